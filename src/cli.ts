@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// The command line (yargs): parses arguments, builds the frozen config and hands over to main/app.
+// Usage errors: one line on stderr and a non-zero exit, never the whole help text or a stack trace.
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { loadConfig } from './config/load.js';
+import { ConfigError, LIMIT_OPTIONS, DEFAULTS, camel, type RawConfig } from './config/schema.js';
+import { runStart, fail } from './main.js';
+
+type Opt = { describe: string; type: 'string' | 'number' | 'boolean' | 'array'; def?: string };
+const START_OPTIONS: Record<string, Opt> = {
+  listen: { describe: 'proxy listener HOST:PORT', type: 'string', def: DEFAULTS.listen },
+  admin: { describe: 'admin listener HOST:PORT or off', type: 'string', def: DEFAULTS.admin },
+  mode: { describe: 'treatment of untrusted destinations: log | inspect', type: 'string', def: DEFAULTS.mode },
+  unknown: { describe: 'destinations no rule names: allow | deny', type: 'string', def: DEFAULTS.unknown },
+  rules: { describe: 'catalog and policy directory', type: 'string', def: "the package's rules/" },
+  certs: { describe: 'inspection CA directory', type: 'string', def: DEFAULTS.certs },
+  'connect-to': { describe: 'HOST:PORT:TOHOST:TOPORT (repeatable, curl semantics)', type: 'array' },
+  'upstream-ca': { describe: 'extra PEM bundle trusted for upstream servers', type: 'string' },
+  'upstream-proxy': { describe: 'parent proxy http://[user:pass@]host:port for untrusted traffic', type: 'string' },
+  auth: { describe: 'htpasswd file (bcrypt, {SHA}) for Basic proxy auth', type: 'string' },
+  'allow-clients': { describe: 'client CIDRs allowed to use the proxy', type: 'string', def: 'loopback and private ranges' },
+  'connect-ports': { describe: 'ports a CONNECT may target', type: 'string', def: DEFAULTS.connectPorts },
+  'deny-destinations': { describe: 'destination CIDRs never dialled', type: 'string', def: 'loopback, link-local, unspecified' },
+  'pac-direct': { describe: 'PAC DIRECT set: optimize | trusted | none', type: 'string', def: DEFAULTS.pacDirect },
+  'log-file': { describe: 'NDJSON log destination (- = stdout)', type: 'string', def: DEFAULTS.logFile },
+  'log-level': { describe: 'pino level', type: 'string', def: DEFAULTS.logLevel },
+  workers: { describe: 'processes sharing the listener (0 = one per core)', type: 'number', def: String(DEFAULTS.workers) },
+};
+for (const spec of Object.values(LIMIT_OPTIONS)) {
+  START_OPTIONS[spec.option] = { describe: spec.describe, type: 'number', def: String(spec.def) };
+}
+
+function withOptions(y: Argv, names: readonly string[]): Argv {
+  for (const n of names) {
+    const o = START_OPTIONS[n]!;
+    y = y.option(n, { describe: o.describe, type: o.type, ...(o.def ? { defaultDescription: o.def } : {}) });
+  }
+  return y.option('config', { describe: 'JSON file of options (camelCase names)', type: 'string' });
+}
+
+/** Only the options actually given, under their camelCase names (defaults are applied by the schema). */
+export function givenOptions(argv: Record<string, unknown>, names: readonly string[]): RawConfig {
+  const raw: RawConfig = {};
+  for (const n of [...names, 'config']) {
+    const v = argv[n];
+    if (v !== undefined) raw[camel(n)] = typeof v === 'number' && Number.isNaN(v) ? 'NaN' : v;
+  }
+  return raw;
+}
+
+async function config(argv: Record<string, unknown>, names: readonly string[]) {
+  try {
+    return await loadConfig(givenOptions(argv, names));
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+}
+
+const ALL = Object.keys(START_OPTIONS);
+
+export async function run(args: string[]): Promise<void> {
+  await yargs(args)
+    .scriptName('autopatch-proxy')
+    .parserConfiguration({ 'camel-case-expansion': false, 'strip-dashed': false })
+    .command(['start', '$0'], 'run the proxy (SIGTERM drains, SIGHUP reloads rules/)', (y) => withOptions(y, ALL), async (argv) => {
+      await runStart(await config(argv, ALL));
+    })
+    .strict()
+    .env(false)
+    .help()
+    .version()
+    .showHelpOnFail(false)
+    .fail((msg, err) => {
+      if (err && !(err instanceof ConfigError)) fail(err.stack ?? err.message, 1);
+      fail(msg || (err ? err.message : 'bad usage') + ' (see --help)', 2);
+    })
+    .parseAsync();
+}
+
+run(hideBin(process.argv)).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));

@@ -1,0 +1,44 @@
+// Process lifetime: runs the proxy until SIGTERM/SIGINT (graceful drain), SIGHUP reloads rules/;
+// the only module that calls process.exit. Human messages go to stderr, records to the log.
+import type { Config } from './config/schema.js';
+import { createApp } from './app.js';
+
+export function exit(code: number): never {
+  process.exit(code);
+}
+
+export function fail(message: string, code = 1): never {
+  process.stderr.write(`autopatch-proxy: ${message}\n`);
+  process.exit(code);
+}
+
+export async function runStart(config: Config): Promise<void> {
+  const app = await createApp(config);
+  let addrs;
+  try {
+    addrs = await app.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    fail(`cannot listen: ${e.code ?? ''} ${e.message}`);
+  }
+  process.stderr.write(
+    `autopatch-proxy: proxy on ${addrs.proxy.address}:${addrs.proxy.port}` +
+      (addrs.admin ? `, admin on http://${addrs.admin.address}:${addrs.admin.port}/` : '') +
+      ` (mode ${config.mode})\n`,
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`autopatch-proxy: ${signal}: draining (up to ${config.limits.graceMs} ms)\n`);
+    app.stop().then(
+      () => exit(0),
+      () => exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    void app.reload();
+  });
+}

@@ -1,0 +1,31 @@
+// The admin listener (loopback by default): /healthz, /readyz, /metrics, /proxy.pac, /ca.pem, / dashboard.
+// Routes are plain functions handed in by app.ts; this file only serves them. Never serves the CA key.
+import http from 'node:http';
+
+export interface AdminRoute {
+  contentType: string;
+  body(): Promise<string | Buffer> | string | Buffer;
+}
+
+export function createAdminServer(routes: Record<string, AdminRoute>, ready: () => boolean): http.Server {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const send = (status: number, type: string, body: string | Buffer) => {
+      res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
+    if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
+    if (path === '/readyz') return ready() ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
+    const route = routes[path];
+    if (!route) return send(404, 'text/plain', 'not found\n');
+    Promise.resolve()
+      .then(() => route.body())
+      .then(
+        (body) => send(200, route.contentType, body),
+        () => send(500, 'text/plain', 'error\n'),
+      );
+  });
+  server.on('clientError', (_e, socket) => socket.destroy());
+  return server;
+}

@@ -1,0 +1,156 @@
+// CONNECT: authority → port and destination checks → classify → auth → dial → 200 → peek → TLS check →
+// execute. Exactly one `connect` record per tunnel, written when it ends. Thin shell over the pure core.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { parseAuthority } from './target.js';
+import { rawErrorResponse, reasonOfError } from './errors.js';
+import type { ProxyContext } from './context.js';
+import { classify, decideSniMismatch } from '../policy/classify.js';
+import type { Decision, Reason } from '../policy/types.js';
+import { checkTls } from '../policy/tls-check.js';
+import { protocolVersionAlert } from '../tls/alert.js';
+import { elapsedMs, newConnId, type ConnectRecord } from '../observability/records.js';
+import { openUpstream } from '../tunnel/upstream.js';
+import { peekClientHello } from '../tunnel/peek.js';
+import { execute } from '../tunnel/execute.js';
+import { PROXY_AUTHENTICATE } from './auth.js';
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: Socket, head: Buffer): void {
+  const start = process.hrtime.bigint();
+  const rec: ConnectRecord = {
+    event: 'connect',
+    connId: newConnId(),
+    decision: 'deny',
+    reason: 'bad_request',
+    client: client.remoteAddress ?? null,
+    host: null,
+    port: null,
+    rule: null,
+    bytesIn: 0,
+    bytesOut: 0,
+    durationMs: 0,
+    sni: null,
+    tlsVersion: null,
+    alpn: null,
+    upstream: null,
+  };
+  let logged = false;
+  const finish = (err?: Error | null) => {
+    if (logged) return;
+    logged = true;
+    ctx.tunnels.delete(client);
+    rec.bytesIn = client.bytesRead;
+    rec.bytesOut = client.bytesWritten;
+    rec.durationMs = elapsedMs(start);
+    if (err && rec.decision !== 'deny') rec.error = (err as NodeJS.ErrnoException).code ?? 'error';
+    ctx.telemetry.connect(rec);
+  };
+  client.on('error', () => client.destroy());
+  client.setNoDelay(true);
+  ctx.tunnels.add(client);
+  client.once('close', () => finish());
+
+  const refuse = (reason: Reason, extra: Record<string, string> = {}) => {
+    rec.decision = 'deny';
+    rec.reason = reason;
+    if (!client.destroyed) client.end(rawErrorResponse(reason, rec.host ?? undefined, extra));
+  };
+
+  const parsed = parseAuthority(req.url ?? '');
+  if (!parsed.ok) return refuse('bad_request');
+  const target = parsed.target;
+  rec.host = target.host;
+  rec.port = target.port;
+  if (!ctx.config.connectPorts.includes(target.port)) return refuse('port_not_allowed');
+  if (target.isIp && ctx.deny.has(target.host) && !isMapped(ctx, target.host, target.port)) return refuse('destination_not_allowed');
+
+  let decision = classify(target, ctx.catalog, ctx.policy);
+  applyDecision(rec, decision);
+  if (decision.decision === 'deny') return refuse(decision.reason);
+
+  void (async () => {
+    if (decision.decision !== 'bypass' && ctx.auth) {
+      const a = await ctx.auth.check(req.headers['proxy-authorization']);
+      if (!a.ok) {
+        if (a.user) rec.user = a.user;
+        return refuse(a.reason, { 'Proxy-Authenticate': PROXY_AUTHENTICATE });
+      }
+      rec.user = a.user;
+    }
+    if (client.destroyed) return;
+    let up;
+    try {
+      up = await openUpstream(target, decision.decision, ctx.config, ctx.deny, ctx.parent);
+    } catch (err) {
+      rec.error = (err as NodeJS.ErrnoException).code ?? 'error';
+      return refuse(reasonOfError(err));
+    }
+    const upstream = up.socket;
+    rec.upstream = up.upstream;
+    if (client.destroyed) return upstream.destroy();
+    client.write(ESTABLISHED);
+    client.setTimeout(ctx.config.limits.idleTimeoutMs, () => client.destroy());
+
+    let initial: Buffer = head;
+    if (decision.detect) {
+      const peek = await peekClientHello(client, head, ctx.config.limits.peekBytes, ctx.config.limits.peekTimeoutMs);
+      initial = peek.bytes;
+      if (peek.result.kind === 'closed') {
+        upstream.destroy();
+        return;
+      }
+      const verdict = checkTls(peek.result, target, {
+        sniTrusted: (sni) => decideSniMismatch(decision, classify({ host: sni, port: target.port }, ctx.catalog, ctx.policy), target.isIp, ctx.policy).decision === 'bypass',
+      });
+      if (verdict.ok) {
+        rec.sni = verdict.sni;
+        rec.tlsVersion = verdict.tlsVersion;
+        rec.alpn = verdict.alpn;
+      } else {
+        rec.sni = verdict.sni ?? null;
+        rec.tlsVersion = verdict.tlsVersion ?? null;
+        rec.alpn = verdict.alpn ?? null;
+        decision = afterTlsCheck(ctx, decision, verdict.reason, verdict.sni ?? null, target);
+        applyDecision(rec, decision);
+        if (decision.decision === 'deny') {
+          upstream.destroy();
+          if (verdict.reason === 'tls_version_too_low') client.end(protocolVersionAlert(verdict.recordVersion));
+          else client.destroy();
+          return;
+        }
+      }
+    }
+    ctx.telemetry.tunnelOpen(decision.decision);
+    client.once('close', () => ctx.telemetry.tunnelClose(decision.decision));
+    execute(ctx, decision, { client, upstream, initial, target, sni: rec.sni, connRec: rec }, finish);
+  })().catch((err: unknown) => {
+    rec.error = (err as NodeJS.ErrnoException)?.code ?? 'internal';
+    client.destroy();
+  });
+}
+
+function applyDecision(rec: ConnectRecord, d: Decision): void {
+  rec.decision = d.decision;
+  rec.reason = d.reason;
+  rec.rule = d.rule;
+}
+
+function isMapped(ctx: ProxyContext, host: string, port: number): boolean {
+  return ctx.config.connectTo.some((r) => (r.host === '*' || r.host === host) && (r.port === null || r.port === port));
+}
+
+/** What a failed TLS check turns the decision into (documented in README "TLS policy on tunnels"). */
+function afterTlsCheck(ctx: ProxyContext, d: Decision, reason: 'tls_version_too_low' | 'sni_mismatch' | 'not_tls', sni: string | null, target: { host: string; port: number; isIp: boolean }): Decision {
+  switch (reason) {
+    case 'tls_version_too_low':
+      return { decision: 'deny', reason, rule: d.rule, detect: true };
+    case 'sni_mismatch':
+      return decideSniMismatch(d, classify({ host: sni ?? '', port: target.port }, ctx.catalog, ctx.policy), target.isIp, ctx.policy);
+    case 'not_tls':
+      // a trusted endpoint only speaks TLS: anything else is never bypassed; inspect mode cannot inspect it
+      if (d.decision === 'log') return { ...d, reason: 'not_tls' };
+      return { decision: 'deny', reason, rule: d.rule, detect: true };
+  }
+}

@@ -1,0 +1,28 @@
+// The runtime state shared by the handlers of one proxy process (built once by app.ts).
+// Handlers read it; only app.ts replaces the catalog (reload) or the users (SIGHUP).
+import type { Socket } from 'node:net';
+import type { Config } from '../config/schema.js';
+import type { Catalog } from '../catalog/types.js';
+import type { AddressSet } from '../policy/address-set.js';
+import type { PolicyOptions } from '../policy/classify.js';
+import type { Telemetry } from '../observability/telemetry.js';
+import type { ParentProxy } from '../tunnel/upstream.js';
+import type { Interceptor } from '../tunnel/intercept.js';
+
+export interface Authenticator {
+  check(header: string | undefined): Promise<{ ok: true; user: string } | { ok: false; reason: 'auth_required' | 'auth_failed'; user?: string }>;
+}
+
+export interface ProxyContext {
+  readonly config: Config;
+  readonly policy: PolicyOptions;
+  readonly telemetry: Telemetry;
+  readonly deny: AddressSet;
+  readonly parent: ParentProxy | null;
+  catalog: Catalog | null;
+  auth: Authenticator | null;
+  interceptor: Interceptor | null;
+  /** Open tunnels (client sockets), for draining at shutdown. */
+  readonly tunnels: Set<Socket>;
+  draining: boolean;
+}

@@ -1,0 +1,43 @@
+// Carries out a tunnel's decision: the one exhaustive switch over Decision (DESIGN.md), ending in assertNever.
+// Deny is handled before a tunnel exists; here it only closes what is left.
+import type { Socket } from 'node:net';
+import type { ProxyContext } from '../proxy/context.js';
+import { assertNever, type Decision } from '../policy/types.js';
+import type { ConnectRecord } from '../observability/records.js';
+import { splice } from './splice.js';
+
+export interface TunnelParts {
+  client: Socket;
+  upstream: Socket;
+  initial: Buffer;
+  target: { host: string; port: number; isIp: boolean };
+  sni: string | null;
+  connRec: ConnectRecord;
+}
+
+export function execute(ctx: ProxyContext, d: Decision, parts: TunnelParts, done: (err: Error | null) => void): void {
+  const { client, upstream, initial } = parts;
+  upstream.setNoDelay(true);
+  switch (d.decision) {
+    case 'bypass':
+    case 'log':
+      // both are spliced untouched; `log` differs only in what the record says and in auth, decided earlier
+      splice(client, upstream, initial, done);
+      return;
+    case 'inspect':
+      if (!ctx.interceptor) {
+        // cannot happen: app.ts builds the interceptor whenever --mode inspect is set
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      ctx.interceptor.intercept(parts, done);
+      return;
+    case 'deny':
+      client.destroy();
+      upstream.destroy();
+      return;
+    default:
+      assertNever(d.decision);
+  }
+}

@@ -1,0 +1,102 @@
+// Opens the upstream side of a tunnel: direct (with --connect-to mapping) or through the --upstream-proxy
+// parent with its own CONNECT. Returns a connected socket and the address actually dialled.
+import type { Socket } from 'node:net';
+import type { Config } from '../config/schema.js';
+import type { AddressSet } from '../policy/address-set.js';
+import type { DecisionKind } from '../policy/types.js';
+import { dial, mapConnectTo, DialError } from './dial.js';
+
+export interface UpstreamSocket {
+  socket: Socket;
+  upstream: string; // "host:port" dialled (the parent's, when used)
+}
+
+export interface ParentProxy {
+  host: string;
+  port: number;
+  authorization: string | null;
+  label: string;
+}
+
+export function parseParent(url: string | null): ParentProxy | null {
+  if (!url) return null;
+  const u = new URL(url);
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const port = u.port ? Number(u.port) : 3128;
+  return {
+    host,
+    port,
+    authorization: user || pass ? 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64') : null,
+    label: `${u.hostname}:${port}`,
+  };
+}
+
+function authority(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Sends CONNECT to the parent and waits for its status line; the parent's refusal becomes a coded error. */
+function connectViaParent(socket: Socket, host: string, port: number, parent: ParentProxy, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const a = authority(host, port);
+    let head = `CONNECT ${a} HTTP/1.1\r\nHost: ${a}\r\n`;
+    if (parent.authorization) head += `Proxy-Authorization: ${parent.authorization}\r\n`;
+    socket.write(head + '\r\n');
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => fail(new DialError('upstream_timeout', `parent proxy ${parent.label} did not answer CONNECT`)), timeoutMs);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.destroy();
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (buf.length > 16384) fail(new DialError('upstream_unreachable', `parent proxy ${parent.label} sent an oversized answer`));
+        return;
+      }
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(buf.subarray(0, end).toString('latin1'));
+      if (!status || status[1] !== '200') {
+        const code = status?.[1] === '504' ? 'upstream_timeout' : 'upstream_unreachable';
+        socket.destroy();
+        reject(new DialError(code, `parent proxy ${parent.label} answered ${status ? status[1] : 'garbage'} to CONNECT ${a}`));
+        return;
+      }
+      socket.pause();
+      const rest = buf.subarray(end + 4);
+      if (rest.length > 0) socket.unshift(rest);
+      resolve(socket);
+    };
+    const onClose = () => fail(new DialError('upstream_unreachable', `parent proxy ${parent.label} closed during CONNECT`));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+}
+
+export async function openUpstream(
+  target: { host: string; port: number },
+  decision: DecisionKind,
+  config: Config,
+  deny: AddressSet,
+  parent: ParentProxy | null,
+): Promise<UpstreamSocket> {
+  const timeoutMs = config.limits.connectTimeoutMs;
+  // local breakout: trusted traffic never goes through the parent
+  if (parent && decision !== 'bypass') {
+    const socket = await dial({ host: parent.host, port: parent.port, timeoutMs, deny: null });
+    await connectViaParent(socket, target.host, target.port, parent, timeoutMs);
+    return { socket, upstream: parent.label };
+  }
+  const mapped = mapConnectTo(config.connectTo, target.host, target.port);
+  const host = mapped ? mapped.host : target.host;
+  const port = mapped ? mapped.port : target.port;
+  const socket = await dial({ host, port, timeoutMs, deny: mapped ? null : deny });
+  return { socket, upstream: `${socket.remoteAddress ?? host}:${socket.remotePort ?? port}` };
+}
