@@ -101,7 +101,10 @@ function list(raw: RawConfig, key: string, from: (k: string) => string): string[
 }
 
 export function parseHostPort(text: string, what: string): HostPort {
-  const r = parseAuthority(text.trim());
+  // port 0 = an ephemeral port (tests, the demo)
+  const zero = /^(.*):0$/.exec(text.trim());
+  const r = parseAuthority(zero ? `${zero[1]}:1` : text.trim());
+  if (r.ok && zero) return { host: r.target.host, port: 0 };
   if (!r.ok) throw new ConfigError(`${what}: "${text}" is not HOST:PORT (${r.why})`);
   return { host: r.target.host, port: r.target.port };
 }
@@ -155,7 +158,7 @@ function deepFreeze<T>(o: T): T {
 
 const KNOWN = new Set([
   'listen', 'admin', 'mode', 'unknown', 'rules', 'certs', 'connectTo', 'upstreamCa', 'upstreamProxy', 'auth', 'allowClients',
-  'connectPorts', 'denyDestinations', 'pacDirect', 'logFile', 'logLevel', 'workers', ...Object.keys(LIMIT_OPTIONS),
+  'connectPorts', 'denyDestinations', 'pacDirect', 'logFile', 'logLevel', 'workers', ...Object.values(LIMIT_OPTIONS).map((o) => camel(o.option)),
 ]);
 
 /** Validates merged raw values once; the result is deep-frozen. Errors name the option and where it came from. */
@@ -165,7 +168,8 @@ export function buildConfig(raw: RawConfig, from: (k: string) => string = (k) =>
   const adminText = s('admin', DEFAULTS.admin);
   const limits = {} as Limits;
   for (const [key, spec] of Object.entries(LIMIT_OPTIONS) as [keyof Limits, (typeof LIMIT_OPTIONS)[keyof Limits]][]) {
-    limits[key] = raw[key] === undefined ? spec.def : int(raw[key], from(key), spec.min, spec.max);
+    const k = camel(spec.option);
+    limits[key] = raw[k] === undefined ? spec.def : int(raw[k], from(k), spec.min, spec.max);
   }
   const cidrs = (k: string, d: readonly string[]) => {
     const v = list(raw, k, from) ?? [...d];

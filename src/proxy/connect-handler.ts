@@ -98,7 +98,9 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
       const peek = await peekClientHello(client, head, ctx.config.limits.peekBytes, ctx.config.limits.peekTimeoutMs);
       initial = peek.bytes;
       if (peek.result.kind === 'closed') {
+        rec.error = 'closed_before_hello';
         upstream.destroy();
+        client.destroy();
         return;
       }
       const verdict = checkTls(peek.result, target, {

@@ -1,0 +1,170 @@
+// Basic proxy authentication (RFC 7235 §4.3–4.4, RFC 7617) against htpasswd entries: parse the
+// Proxy-Authorization value, verify asynchronously, cache verified credentials (never plaintext).
+// No sockets, no logging, no HTTP answers: callers turn an AuthResult into a 407.
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import bcrypt from 'bcryptjs';
+import { LRUCache } from 'lru-cache';
+import type { HtpasswdEntry } from './htpasswd.js';
+
+/** The challenge sent with every 407 (CONTRACT.md "HTTP answers"). */
+export const PROXY_AUTHENTICATE = 'Basic realm="autopatch-proxy"';
+
+export const AUTH_CACHE_SIZE_DEFAULT = 1000;
+export const AUTH_CACHE_TTL_MS_DEFAULT = 5 * 60_000;
+
+export type AuthResult =
+  | { ok: true; user: string }
+  | { ok: false; reason: 'auth_required' | 'auth_failed'; user?: string };
+
+export type BcryptCompare = (password: string, hash: string) => Promise<boolean>;
+
+export interface AuthenticatorOptions {
+  users: ReadonlyMap<string, HtpasswdEntry>;
+  /** Max verified credentials kept (LRU). 0 disables the cache. */
+  cacheSize?: number;
+  /** How long a verified credential is trusted without re-verifying. */
+  cacheTtlMs?: number;
+  /** Injection point for tests; defaults to bcryptjs' async `compare` (never the sync variant). */
+  compare?: BcryptCompare;
+  /** Clock for the cache TTL (tests); defaults to `performance`. */
+  now?: () => number;
+}
+
+export interface Authenticator {
+  check(proxyAuthorizationHeader: string | undefined): Promise<AuthResult>;
+  /** Swaps the user table (SIGHUP) and forgets every cached and in-flight verification. */
+  replaceUsers(users: ReadonlyMap<string, HtpasswdEntry>): void;
+  /** Diagnostics/tests: current cache keys (HMAC-SHA-256 hex of the header value). */
+  cacheKeys(): string[];
+}
+
+type ParsedCredentials = { kind: 'none' } | { kind: 'malformed' } | { kind: 'basic'; user: string; password: string };
+
+// token68 (RFC 7235 §2.1) carrying base64 (RFC 4648 §4) with its padding.
+const STRICT_BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses a Proxy-Authorization value. The scheme is case-insensitive (RFC 7235 §2.1); blanks around
+ * and between scheme and token are tolerated. Credentials must be valid UTF-8 (RFC 7617 §2.1: the
+ * only charset it defines) so that different byte strings never collapse into one password.
+ */
+export function parseBasicCredentials(header: string | undefined): ParsedCredentials {
+  if (header === undefined) return { kind: 'none' };
+  const value = header.trim();
+  if (value === '') return { kind: 'none' };
+  const match = /^([^\s]+)[ \t]+([^\s]+)$/.exec(value);
+  if (!match || match[1]!.toLowerCase() !== 'basic' || !STRICT_BASE64_RE.test(match[2]!)) {
+    return { kind: 'malformed' };
+  }
+  let decoded: string;
+  try {
+    decoded = utf8.decode(Buffer.from(match[2]!, 'base64'));
+  } catch {
+    return { kind: 'malformed' };
+  }
+  // The user-id ends at the first colon; the password may contain colons (RFC 7617 §2).
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return { kind: 'malformed' };
+  return { kind: 'basic', user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** bcrypt cost used by most entries (ties: the higher), so unknown users cost what real ones do. */
+function dominantBcryptCost(users: ReadonlyMap<string, HtpasswdEntry>): number | undefined {
+  const counts = new Map<number, number>();
+  for (const entry of users.values()) {
+    if (entry.scheme === 'bcrypt') counts.set(entry.cost, (counts.get(entry.cost) ?? 0) + 1);
+  }
+  let best: number | undefined;
+  for (const [cost, n] of counts) {
+    const bestN = best === undefined ? 0 : counts.get(best)!;
+    if (n > bestN || (n === bestN && best !== undefined && cost > best)) best = cost;
+  }
+  return best;
+}
+
+/**
+ * The entry an unknown user is checked against: a well-formed bcrypt hash with a random salt at the
+ * dominant cost (compare() hashes the password fully before comparing, so the work is the same and
+ * no real hash needs computing), or a random SHA-1 digest when the file has no bcrypt entries.
+ */
+function makeDummyEntry(users: ReadonlyMap<string, HtpasswdEntry>): HtpasswdEntry {
+  const cost = dominantBcryptCost(users);
+  if (cost === undefined) return { scheme: 'sha1', digest: randomBytes(20) };
+  const salt = bcrypt.encodeBase64(randomBytes(16), 16);
+  const checksum = bcrypt.encodeBase64(randomBytes(23), 23).slice(0, 31);
+  return { scheme: 'bcrypt', hash: `$2b$${String(cost).padStart(2, '0')}$${salt}${checksum}`, cost };
+}
+
+export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
+  const compare: BcryptCompare = options.compare ?? ((password, hash) => bcrypt.compare(password, hash));
+  const cacheSize = options.cacheSize ?? AUTH_CACHE_SIZE_DEFAULT;
+  const cacheTtlMs = options.cacheTtlMs ?? AUTH_CACHE_TTL_MS_DEFAULT;
+  const now = options.now;
+  // Keyed HMAC rather than bare SHA-256: a leaked key list cannot be brute-forced offline without
+  // this process's random secret, yet equal headers still map to equal keys.
+  const keySecret = randomBytes(32);
+  const cache =
+    cacheSize > 0 && cacheTtlMs > 0
+      ? new LRUCache<string, string>({ max: cacheSize, ttl: cacheTtlMs, ...(now ? { perf: { now }, ttlResolution: 0 } : {}) })
+      : undefined;
+  const inFlight = new Map<string, Promise<AuthResult>>();
+  let users = options.users;
+  let dummy = makeDummyEntry(users);
+  let generation = 0;
+
+  const keyOf = (header: string): string => createHmac('sha256', keySecret).update(header, 'utf8').digest('hex');
+
+  async function verifyEntry(entry: HtpasswdEntry, password: string): Promise<boolean> {
+    if (entry.scheme === 'sha1') {
+      const digest = createHash('sha1').update(password, 'utf8').digest();
+      // Both are 20-byte SHA-1 digests (the parser guarantees the stored one), as timingSafeEqual requires.
+      return digest.length === entry.digest.length && timingSafeEqual(digest, entry.digest);
+    }
+    try {
+      return await compare(password, entry.hash);
+    } catch {
+      return false;
+    }
+  }
+
+  async function verify(user: string, password: string): Promise<AuthResult> {
+    const entry = users.get(user);
+    const ok = await verifyEntry(entry ?? dummy, password);
+    return entry !== undefined && ok ? { ok: true, user } : { ok: false, reason: 'auth_failed', user };
+  }
+
+  function check(header: string | undefined): Promise<AuthResult> {
+    const parsed = parseBasicCredentials(header);
+    if (parsed.kind === 'none') return Promise.resolve({ ok: false, reason: 'auth_required' });
+    if (parsed.kind === 'malformed') return Promise.resolve({ ok: false, reason: 'auth_failed' });
+    const key = keyOf(header!);
+    const cachedUser = cache?.get(key);
+    if (cachedUser !== undefined) return Promise.resolve({ ok: true, user: cachedUser });
+    const pending = inFlight.get(key);
+    if (pending) return pending;
+    const started = generation;
+    const promise = verify(parsed.user, parsed.password)
+      .catch((): AuthResult => ({ ok: false, reason: 'auth_failed', user: parsed.user }))
+      .then((result) => {
+        // A reload during verification: the answer stands for this request, but is not remembered.
+        if (started === generation) {
+          inFlight.delete(key);
+          if (result.ok) cache?.set(key, result.user);
+        }
+        return result;
+      });
+    inFlight.set(key, promise);
+    return promise;
+  }
+
+  function replaceUsers(next: ReadonlyMap<string, HtpasswdEntry>): void {
+    users = next;
+    dummy = makeDummyEntry(next);
+    generation++;
+    cache?.clear();
+    inFlight.clear();
+  }
+
+  return { check, replaceUsers, cacheKeys: () => (cache ? [...cache.keys()] : []) };
+}

@@ -1,0 +1,57 @@
+// Spawns the built CLI (dist/cli.js) as a real process and reads the proxy port from its start line.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  port: number;
+  adminPort: number | null;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningCli> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'start', '--listen', '127.0.0.1:0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stdout.resume();
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /proxy on [^ ]+:(\d+)(?:, admin on http:\/\/[^ ]+:(\d+)\/)?/.exec(err);
+      if (m) resolve({ child, port: Number(m[1]), adminPort: m[2] ? Number(m[2]) : null, stderr: () => err, exited });
+    });
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`proxy did not start: ${err}`));
+    }, 15000);
+    void exited.then(() => {
+      clearTimeout(t);
+      reject(new Error(`proxy exited: ${err}`));
+    });
+  });
+}

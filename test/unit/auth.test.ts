@@ -1,0 +1,186 @@
+// Table-driven tests of Basic proxy authentication: header parsing, every scheme of the fixture,
+// unknown users, the verified-credential cache (hits, TTL, coalescing, invalidation, key shape).
+import t from 'tap';
+import bcrypt from 'bcryptjs';
+import { fileURLToPath } from 'node:url';
+import {
+  PROXY_AUTHENTICATE,
+  createAuthenticator,
+  parseBasicCredentials,
+  type AuthResult,
+  type BcryptCompare,
+} from '../../src/proxy/auth.js';
+import { loadHtpasswd, parseHtpasswd } from '../../src/proxy/htpasswd.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/auth/users.htpasswd', import.meta.url));
+const { users } = await loadHtpasswd(FIXTURE);
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+const basic = (user: string, password: string): string => `Basic ${b64(`${user}:${password}`)}`;
+
+/** Real bcryptjs compare, counted. */
+function countingCompare(): { compare: BcryptCompare; calls: string[] } {
+  const calls: string[] = [];
+  return { calls, compare: (password, hash) => (calls.push(hash), bcrypt.compare(password, hash)) };
+}
+
+const fail = (user?: string): AuthResult =>
+  user === undefined ? { ok: false, reason: 'auth_failed' } : { ok: false, reason: 'auth_failed', user };
+
+const rows: Array<[name: string, header: string | undefined, expected: AuthResult]> = [
+  ['missing header', undefined, { ok: false, reason: 'auth_required' }],
+  ['empty header', '', { ok: false, reason: 'auth_required' }],
+  ['blank header', '   ', { ok: false, reason: 'auth_required' }],
+  ['$2y$ right', basic('alice', 'alice-pass'), { ok: true, user: 'alice' }],
+  ['$2y$ wrong', basic('alice', 'alice-pass!'), fail('alice')],
+  ['$2y$ empty password', basic('alice', ''), fail('alice')],
+  ['$2b$ unicode right', basic('bob', 'pässwörd-ünïcode-🔑'), { ok: true, user: 'bob' }],
+  ['$2b$ unicode NFD form is another password', basic('bob', 'pässwörd-ünïcode-🔑'.normalize('NFD')), fail('bob')],
+  ['$2a$ colons in password', basic('carol', 'carol:pass:with:colons'), { ok: true, user: 'carol' }],
+  ['$2a$ password cut at a colon', basic('carol', 'carol'), fail('carol')],
+  ['{SHA} right', basic('dave', 'dave-pass'), { ok: true, user: 'dave' }],
+  ['{SHA} wrong', basic('dave', 'Dave-pass'), fail('dave')],
+  ['{SHA} unicode user and password', basic('zoë', 'zoë-pässwörd'), { ok: true, user: 'zoë' }],
+  ['user names are case-sensitive', basic('Alice', 'alice-pass'), fail('Alice')],
+  ['$apr1$ user was skipped', basic('erin', 'erin-pass'), fail('erin')],
+  ['unknown user', basic('mallory', 'alice-pass'), fail('mallory')],
+  ['empty user and password', `Basic ${b64(':')}`, fail('')],
+  ['scheme lower case', `basic ${b64('alice:alice-pass')}`, { ok: true, user: 'alice' }],
+  ['scheme upper case', `BASIC ${b64('alice:alice-pass')}`, { ok: true, user: 'alice' }],
+  ['extra spaces and a tab', `  Basic \t  ${b64('alice:alice-pass')}   `, { ok: true, user: 'alice' }],
+  ['scheme only', 'Basic', fail()],
+  ['scheme and blanks only', 'Basic    ', fail()],
+  ['token only', b64('alice:alice-pass'), fail()],
+  ['other scheme', `Bearer ${b64('alice:alice-pass')}`, fail()],
+  ['Digest', 'Digest username="alice", realm="x"', fail()],
+  ['two tokens', `Basic ${b64('alice:alice-pass')} extra`, fail()],
+  ['not base64', 'Basic !!!!', fail()],
+  ['base64 without padding', `Basic ${b64('alice:alice-pass!').replace(/=+$/, '')}`, fail()],
+  ['base64url alphabet', 'Basic YWxp-2U_', fail()],
+  ['no colon', `Basic ${b64('alice')}`, fail()],
+  ['invalid UTF-8', `Basic ${Buffer.from([0x61, 0x3a, 0xff, 0xfe]).toString('base64')}`, fail()],
+];
+
+for (const [name, header, expected] of rows) {
+  t.test(name, async (t) => {
+    const auth = createAuthenticator({ users });
+    t.same(await auth.check(header), expected);
+  });
+}
+
+t.test('challenge value', async (t) => {
+  t.equal(PROXY_AUTHENTICATE, 'Basic realm="autopatch-proxy"');
+});
+
+t.test('parseBasicCredentials keeps everything after the first colon', async (t) => {
+  t.same(parseBasicCredentials(basic('u', 'a:b::')), { kind: 'basic', user: 'u', password: 'a:b::' });
+});
+
+t.test('cache hit does not call bcrypt again; failures are not cached', async (t) => {
+  const { compare, calls } = countingCompare();
+  const auth = createAuthenticator({ users, compare });
+  const good = basic('alice', 'alice-pass');
+  for (let i = 0; i < 3; i++) t.same(await auth.check(good), { ok: true, user: 'alice' });
+  t.equal(calls.length, 1, 'one verification for three checks');
+  const bad = basic('alice', 'nope');
+  await auth.check(bad);
+  await auth.check(bad);
+  t.equal(calls.length, 3, 'each failed check verifies again');
+  await auth.check(`basic ${b64('alice:alice-pass')}`);
+  t.equal(calls.length, 4, 'the key is the whole header value');
+  t.equal(auth.cacheKeys().length, 2);
+});
+
+t.test('concurrent checks of one header are coalesced', async (t) => {
+  const { compare, calls } = countingCompare();
+  const auth = createAuthenticator({ users, compare });
+  const results = await Promise.all(Array.from({ length: 5 }, () => auth.check(basic('bob', 'pässwörd-ünïcode-🔑'))));
+  t.same(results, Array(5).fill({ ok: true, user: 'bob' }));
+  t.equal(calls.length, 1);
+  const wrong = await Promise.all([auth.check(basic('bob', 'x')), auth.check(basic('bob', 'x'))]);
+  t.same(wrong, [fail('bob'), fail('bob')]);
+  t.equal(calls.length, 2, 'coalesced failures too, but not remembered');
+});
+
+t.test('cache entries expire after the TTL', async (t) => {
+  let clock = 1_000;
+  const { compare, calls } = countingCompare();
+  const auth = createAuthenticator({ users, compare, cacheTtlMs: 1_000, now: () => clock });
+  const good = basic('carol', 'carol:pass:with:colons');
+  await auth.check(good);
+  clock += 999;
+  await auth.check(good);
+  t.equal(calls.length, 1, 'still fresh');
+  clock += 2;
+  t.same(await auth.check(good), { ok: true, user: 'carol' });
+  t.equal(calls.length, 2, 'expired: verified again');
+});
+
+t.test('the cache is bounded (LRU) and can be disabled', async (t) => {
+  const small = createAuthenticator({ users, cacheSize: 2 });
+  await small.check(basic('alice', 'alice-pass'));
+  await small.check(basic('dave', 'dave-pass'));
+  await small.check(basic('zoë', 'zoë-pässwörd'));
+  t.equal(small.cacheKeys().length, 2);
+  const { compare, calls } = countingCompare();
+  const none = createAuthenticator({ users, compare, cacheSize: 0 });
+  await none.check(basic('alice', 'alice-pass'));
+  await none.check(basic('alice', 'alice-pass'));
+  t.equal(calls.length, 2);
+  t.same(none.cacheKeys(), []);
+});
+
+t.test('replaceUsers invalidates the cache and applies the new table', async (t) => {
+  const { compare, calls } = countingCompare();
+  const auth = createAuthenticator({ users, compare });
+  const good = basic('alice', 'alice-pass');
+  await auth.check(good);
+  auth.replaceUsers(new Map(users));
+  t.same(auth.cacheKeys(), []);
+  t.same(await auth.check(good), { ok: true, user: 'alice' });
+  t.equal(calls.length, 2, 'verified again after the reload');
+  const withoutAlice = new Map(users);
+  withoutAlice.delete('alice');
+  auth.replaceUsers(withoutAlice);
+  t.same(await auth.check(good), fail('alice'), 'a removed user is refused at once');
+});
+
+t.test('a verification in flight during replaceUsers is answered but not cached', async (t) => {
+  let release: (v: boolean) => void = () => {};
+  const auth = createAuthenticator({ users, compare: () => new Promise<boolean>((r) => (release = r)) });
+  const pending = auth.check(basic('alice', 'anything'));
+  auth.replaceUsers(users);
+  release(true);
+  t.same(await pending, { ok: true, user: 'alice' });
+  t.same(auth.cacheKeys(), [], 'not remembered across the reload');
+});
+
+t.test('the cache key is a digest, never the plaintext', async (t) => {
+  const auth = createAuthenticator({ users });
+  const token = b64('dave:dave-pass');
+  await auth.check(`Basic ${token}`);
+  const keys = auth.cacheKeys();
+  t.equal(keys.length, 1);
+  const key = keys[0]!;
+  t.match(key, /^[0-9a-f]{64}$/, 'SHA-256-sized hex');
+  for (const secret of ['dave-pass', token, `Basic ${token}`, 'dave']) t.notOk(key.includes(secret), secret);
+});
+
+t.test('unknown users cost a bcrypt at the dominant cost; no bcrypt file means no bcrypt', async (t) => {
+  const { compare, calls } = countingCompare();
+  const auth = createAuthenticator({ users, compare });
+  t.same(await auth.check(basic('mallory', 'x')), fail('mallory'));
+  t.equal(calls.length, 1);
+  t.match(calls[0], /^\$2b\$04\$[./A-Za-z0-9]{53}$/, 'dummy hash at cost 4 (alice and carol; bob is 5)');
+  const shaOnly = parseHtpasswd('dave:{SHA}6pX3g9PMDpbNGVw1/XplrHX/dtM=', 'f').users;
+  const counted = countingCompare();
+  const shaAuth = createAuthenticator({ users: shaOnly, compare: counted.compare });
+  t.same(await shaAuth.check(basic('mallory', 'x')), fail('mallory'));
+  t.equal(counted.calls.length, 0);
+});
+
+t.test('a throwing compare is a failure, not a crash', async (t) => {
+  const auth = createAuthenticator({ users, compare: () => Promise.reject(new Error('boom')) });
+  t.same(await auth.check(basic('alice', 'alice-pass')), fail('alice'));
+  t.same(auth.cacheKeys(), []);
+});
