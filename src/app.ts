@@ -10,6 +10,62 @@ import { createProxyServer, type ProxyServer } from './proxy/server.js';
 import type { ProxyContext } from './proxy/context.js';
 import { parseParent } from './tunnel/upstream.js';
 import { createAdminServer } from './observability/admin.js';
+import { openUpstream } from './tunnel/upstream.js';
+import { createInterceptor, type Interceptor } from './tunnel/intercept.js';
+import { ensureCa } from './tls/ca.js';
+import { createMinter } from './tls/mint.js';
+import { createContextCache } from './tls/context-cache.js';
+import { createSessionCache } from './tls/options.js';
+import { loadHtpasswd, formatHtpasswdIssue } from './proxy/htpasswd.js';
+import { createAuthenticator, type Authenticator } from './proxy/auth.js';
+import { readFile } from 'node:fs/promises';
+import type { ProxyContext as Ctx } from './proxy/context.js';
+import type { Telemetry } from './observability/telemetry.js';
+
+/** Thrown for start-up problems the operator must fix (bad CA, unreadable files): one clear line. */
+export class StartError extends Error {
+  readonly code = 'start_failed';
+}
+
+async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, notice: (msg: string) => void): Promise<Interceptor> {
+  const ca = await ensureCa(config.certsDir);
+  if (ca.created) notice(`created the inspection CA in ${ca.certPath} (enrol it on devices: autopatch-proxy ca export)`);
+  const minter = await createMinter(ca);
+  const cache = createContextCache({
+    minter,
+    max: config.limits.certCacheSize,
+    onLookup: (r) => telemetry.certCache(r),
+    onMint: (ms) => telemetry.certMint(ms / 1000),
+  });
+  let upstreamCa: string[] = [];
+  if (config.upstreamCa) {
+    try {
+      upstreamCa = [await readFile(config.upstreamCa, 'utf8')];
+    } catch (e) {
+      throw new StartError(`--upstream-ca: cannot read ${config.upstreamCa} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return createInterceptor({
+    cache,
+    telemetry,
+    upstreamCa,
+    sessions: createSessionCache(),
+    idleTimeoutMs: config.limits.idleTimeoutMs,
+    redial: async (target) => (await openUpstream(target, 'inspect', config, ctx.deny, ctx.parent)).socket,
+  });
+}
+
+async function buildAuth(file: string, notice: (msg: string) => void): Promise<Authenticator> {
+  let parsed;
+  try {
+    parsed = await loadHtpasswd(file);
+  } catch (e) {
+    throw new StartError(`--auth: ${(e as Error).message}`);
+  }
+  for (const issue of [...parsed.errors, ...parsed.warnings]) notice(formatHtpasswdIssue(issue));
+  if (parsed.users.size === 0) throw new StartError(`--auth: ${file} has no usable entries`);
+  return createAuthenticator({ users: parsed.users });
+}
 
 export interface App {
   readonly ctx: ProxyContext;
@@ -29,7 +85,8 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
   });
 }
 
-export async function createApp(config: Config, opts: { logger?: LoggerHandle } = {}): Promise<App> {
+export async function createApp(config: Config, opts: { logger?: LoggerHandle; notice?: (msg: string) => void } = {}): Promise<App> {
+  const notice = opts.notice ?? (() => {});
   const log = opts.logger ?? createLogger({ file: config.logFile, level: config.logLevel });
   const telemetry = createTelemetry(log.logger);
   const ctx: ProxyContext = {
@@ -44,6 +101,20 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle } 
     tunnels: new Set(),
     draining: false,
   };
+  if (config.mode === 'inspect') {
+    try {
+      ctx.interceptor = await buildInterceptor(config, ctx, telemetry, notice);
+    } catch (e) {
+      if (e instanceof StartError) throw e;
+      const err = e as NodeJS.ErrnoException;
+      throw new StartError(`inspection CA in ${config.certsDir}: ${err.message}`);
+    }
+  }
+  let authenticator: Authenticator | null = null;
+  if (config.auth) {
+    authenticator = await buildAuth(config.auth, notice);
+    ctx.auth = authenticator;
+  }
   let proxy: ProxyServer | null = null;
   let admin: http.Server | null = null;
   let listening = false;
@@ -71,6 +142,15 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle } 
     },
     async reload() {
       log.reopen();
+      if (config.auth && authenticator) {
+        try {
+          const parsed = await loadHtpasswd(config.auth);
+          if (parsed.users.size > 0) authenticator.replaceUsers(parsed.users);
+          log.logger.info({ event: 'reload', what: 'auth', users: parsed.users.size, errors: parsed.errors.length }, 'htpasswd reloaded');
+        } catch (e) {
+          log.logger.warn({ event: 'reload', what: 'auth', error: (e as Error).message }, 'htpasswd reload failed; keeping the old users');
+        }
+      }
     },
   };
 }

@@ -67,6 +67,17 @@ export async function run(args: string[]): Promise<void> {
     .command(['start', '$0'], 'run the proxy (SIGTERM drains, SIGHUP reloads rules/)', (y) => withOptions(y, ALL), async (argv) => {
       await runStart(await config(argv, ALL));
     })
+    .command('ca <action>', 'inspection CA: init [--force] | export [--der]', (y) =>
+      y
+        .positional('action', { choices: ['init', 'export'] as const, describe: 'init creates ca.pem/ca.key; export prints the certificate' })
+        .option('certs', { type: 'string', describe: 'CA directory', defaultDescription: DEFAULTS.certs })
+        .option('force', { type: 'boolean', describe: 'init: replace an existing CA' })
+        .option('der', { type: 'boolean', describe: 'export: DER instead of PEM' })
+        .option('config', { type: 'string', describe: 'JSON file of options' }), async (argv) => {
+      const cfg = await config(argv, ['certs']);
+      const { runCa } = await import('./commands/ca.js');
+      await runCa(argv.action as 'init' | 'export', cfg.certsDir, { force: Boolean(argv.force), der: Boolean(argv.der) });
+    })
     .strict()
     .env(false)
     .help()

@@ -1,7 +1,7 @@
 // Process lifetime: runs the proxy until SIGTERM/SIGINT (graceful drain), SIGHUP reloads rules/;
 // the only module that calls process.exit. Human messages go to stderr, records to the log.
 import type { Config } from './config/schema.js';
-import { createApp } from './app.js';
+import { createApp, StartError } from './app.js';
 
 export function exit(code: number): never {
   process.exit(code);
@@ -13,7 +13,13 @@ export function fail(message: string, code = 1): never {
 }
 
 export async function runStart(config: Config): Promise<void> {
-  const app = await createApp(config);
+  let app;
+  try {
+    app = await createApp(config, { notice: (m) => process.stderr.write(`autopatch-proxy: ${m}\n`) });
+  } catch (err) {
+    if (err instanceof StartError) fail(err.message);
+    throw err;
+  }
   let addrs;
   try {
     addrs = await app.start();
