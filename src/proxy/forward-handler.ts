@@ -111,7 +111,7 @@ export function createForwardHandler(ctx: ProxyContext): ForwardHandler {
       const useParent = ctx.parent && d.decision !== 'bypass';
       if (useParent) {
         // the parent gets the absolute form naming the original host (CONTRACT.md --upstream-proxy)
-        req.url = `http://${target.isIp && target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}${parsed.path ?? '/'}`;
+        req.url = `http://${target.isIp && target.host.includes(':') ? `[${target.host}]` : target.host}${target.port === 80 ? '' : `:${target.port}`}${parsed.path ?? '/'}`;
         if (ctx.parent!.authorization) parentAuth.set(req, ctx.parent!.authorization);
         rec.upstream = ctx.parent!.label;
       } else rec.upstream = mapped ? `${mapped.host}:${mapped.port}` : `${target.host}:${target.port}`;
