@@ -9,10 +9,13 @@ import { createAddressSet } from './policy/address-set.js';
 import { createProxyServer, type ProxyServer } from './proxy/server.js';
 import type { ProxyContext } from './proxy/context.js';
 import { parseParent } from './tunnel/upstream.js';
-import { createAdminServer } from './observability/admin.js';
+import { createAdminServer, type AdminRoute } from './observability/admin.js';
+import { createMetrics, catalogRuleCounts } from './observability/metrics.js';
+import { adminRoutes } from './observability/admin-routes.js';
+import { loadCalibration, calibrationPath } from './report/index.js';
 import { openUpstream } from './tunnel/upstream.js';
 import { createInterceptor, type Interceptor } from './tunnel/intercept.js';
-import { ensureCa } from './tls/ca.js';
+import { ensureCa, exportCa } from './tls/ca.js';
 import { createMinter } from './tls/mint.js';
 import { createContextCache } from './tls/context-cache.js';
 import { createSessionCache } from './tls/options.js';
@@ -69,6 +72,7 @@ async function buildAuth(file: string, notice: (msg: string) => void): Promise<A
 
 export interface App {
   readonly ctx: ProxyContext;
+  readonly metrics: ReturnType<typeof createMetrics>;
   start(): Promise<{ proxy: AddressInfo; admin: AddressInfo | null }>;
   /** Graceful: stop accepting, let in-flight work finish within the grace period. */
   stop(): Promise<void>;
@@ -88,7 +92,14 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
 export async function createApp(config: Config, opts: { logger?: LoggerHandle; notice?: (msg: string) => void } = {}): Promise<App> {
   const notice = opts.notice ?? (() => {});
   const log = opts.logger ?? createLogger({ file: config.logFile, level: config.logLevel });
-  const telemetry = createTelemetry(log.logger);
+  let calibration;
+  try {
+    calibration = await loadCalibration(calibrationPath(config.rulesDir));
+  } catch (e) {
+    notice(`${(e as Error).message}; using the default (unmeasured) savings model`);
+  }
+  const metrics = createMetrics(calibration ? { calibration } : {});
+  const telemetry = createTelemetry(log.logger, metrics.sink);
   const ctx: ProxyContext = {
     config,
     policy: { mode: config.mode, unknown: config.unknown },
@@ -119,15 +130,23 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
   let admin: http.Server | null = null;
   let listening = false;
 
+  const extraRoutes = (): Record<string, AdminRoute> => {
+    const routes: Record<string, AdminRoute> = {};
+    // the certificate only, for device enrolment; the key is never served
+    routes['/ca.pem'] = { contentType: 'application/x-pem-file', body: () => exportCa(config.certsDir, { der: false }) };
+    return routes;
+  };
+
   return {
     ctx,
+    metrics,
     async start() {
       proxy = createProxyServer(ctx);
       const p = await listen(proxy.server, config.listen.host, config.listen.port);
       listening = true;
       let a: AddressInfo | null = null;
       if (config.admin) {
-        admin = createAdminServer({}, () => listening);
+        admin = createAdminServer({ ...adminRoutes(metrics), ...extraRoutes() }, () => listening);
         a = await listen(admin, config.admin.host, config.admin.port);
       }
       log.logger.info({ event: 'start', listen: `${p.address}:${p.port}`, admin: a ? `${a.address}:${a.port}` : null, mode: config.mode }, 'autopatch-proxy listening');

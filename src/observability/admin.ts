@@ -1,10 +1,20 @@
 // The admin listener (loopback by default): /healthz, /readyz, /metrics, /proxy.pac, /ca.pem, / dashboard.
 // Routes are plain functions handed in by app.ts; this file only serves them. Never serves the CA key.
 import http from 'node:http';
+import net from 'node:net';
 
 export interface AdminRoute {
   contentType: string;
   body(): Promise<string | Buffer> | string | Buffer;
+}
+
+/** IP literals and localhost only (and the names in AUTOPATCH_PROXY_ADMIN_HOSTS, comma-separated). */
+export function hostAllowed(host: string | undefined): boolean {
+  if (!host) return true;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  if (net.isIP(name) !== 0 || name === 'localhost') return true;
+  const extra = (process.env.AUTOPATCH_PROXY_ADMIN_HOSTS ?? '').split(',').map((s) => s.trim().toLowerCase());
+  return extra.includes(name.toLowerCase());
 }
 
 export function createAdminServer(routes: Record<string, AdminRoute>, ready: () => boolean): http.Server {
@@ -15,6 +25,8 @@ export function createAdminServer(routes: Record<string, AdminRoute>, ready: () 
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
+    // DNS rebinding: a page on another origin must not read /api/live through a name that resolves here
+    if (!hostAllowed(req.headers.host)) return send(421, 'text/plain', 'misdirected request\n');
     if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
     if (path === '/readyz') return ready() ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
     const route = routes[path];
