@@ -8,13 +8,11 @@ export interface AdminRoute {
   body(): Promise<string | Buffer> | string | Buffer;
 }
 
-/** IP literals and localhost only (and the names in AUTOPATCH_PROXY_ADMIN_HOSTS, comma-separated). */
+/** IP literals and localhost only: probes and Prometheus address the admin listener by IP. */
 export function hostAllowed(host: string | undefined): boolean {
   if (!host) return true;
   const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
-  if (net.isIP(name) !== 0 || name === 'localhost') return true;
-  const extra = (process.env.AUTOPATCH_PROXY_ADMIN_HOSTS ?? '').split(',').map((s) => s.trim().toLowerCase());
-  return extra.includes(name.toLowerCase());
+  return net.isIP(name) !== 0 || name.toLowerCase() === 'localhost';
 }
 
 export function createAdminServer(routes: Record<string, AdminRoute>, ready: () => boolean): http.Server {
