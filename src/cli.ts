@@ -78,6 +78,17 @@ export async function run(args: string[]): Promise<void> {
       const { runCa } = await import('./commands/ca.js');
       await runCa(argv.action as 'init' | 'export', cfg.certsDir, { force: Boolean(argv.force), der: Boolean(argv.der) });
     })
+    .command('report [logs..]', 'savings report from NDJSON logs (- = stdin)', (y) =>
+      y
+        .positional('logs', { type: 'string', array: true, describe: 'NDJSON log files' })
+        .option('json', { type: 'boolean', describe: 'one JSON object instead of the table' })
+        .option('html', { type: 'string', describe: 'write a self-contained HTML page to FILE' })
+        .option('rules', { type: 'string', describe: 'rules directory (holds .calibration.json)' })
+        .option('config', { type: 'string', describe: 'JSON file of options' }), async (argv) => {
+      const cfg = await config(argv, ['rules']);
+      const { runReportCommand } = await import('./commands/report.js');
+      await runReportCommand((argv.logs as string[] | undefined) ?? ['-'], { json: Boolean(argv.json), html: (argv.html as string | undefined) ?? null, rulesDir: cfg.rulesDir });
+    })
     .strict()
     .env(false)
     .help()
