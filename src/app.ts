@@ -22,6 +22,9 @@ import { createSessionCache } from './tls/options.js';
 import { loadHtpasswd, formatHtpasswdIssue } from './proxy/htpasswd.js';
 import { createAuthenticator, type Authenticator } from './proxy/auth.js';
 import { readFile } from 'node:fs/promises';
+import { loadRules } from './catalog/load.js';
+import { diffCatalogs } from './catalog/diff.js';
+import type { CompiledCatalog } from './catalog/compile.js';
 import type { ProxyContext as Ctx } from './proxy/context.js';
 import type { Telemetry } from './observability/telemetry.js';
 
@@ -121,6 +124,15 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
       throw new StartError(`inspection CA in ${config.certsDir}: ${err.message}`);
     }
   }
+  const loaded = await loadRules(config.rulesDir);
+  if (loaded.errors.length > 0) {
+    const e = loaded.errors[0]!;
+    const more = loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more; run: autopatch-proxy rules check --rules ${config.rulesDir})` : '';
+    throw new StartError(`${e.file}:${e.line}: ${e.message}${more}`);
+  }
+  let catalog: CompiledCatalog = loaded.catalog;
+  ctx.catalog = catalog;
+  metrics.setCatalogRules(catalogRuleCounts(loaded.sources));
   let authenticator: Authenticator | null = null;
   if (config.auth) {
     authenticator = await buildAuth(config.auth, notice);
@@ -161,6 +173,27 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
     },
     async reload() {
       log.reopen();
+      const next = await loadRules(config.rulesDir);
+      if (next.errors.length > 0) {
+        log.logger.warn({ event: 'reload', what: 'rules', errors: next.errors.slice(0, 20) }, 'rules reload failed; keeping the previous catalog');
+      } else {
+        const diff = diffCatalogs(catalog, next.catalog);
+        catalog = next.catalog;
+        ctx.catalog = catalog; // open tunnels keep the decision they were made with
+        metrics.setCatalogRules(catalogRuleCounts(next.sources));
+        log.logger.info(
+          {
+            event: 'reload',
+            what: 'rules',
+            counts: { added: diff.added.length, removed: diff.removed.length, recategorised: diff.recategorised.length },
+            added: diff.added.slice(0, 50),
+            removed: diff.removed.slice(0, 50),
+            recategorised: diff.recategorised.slice(0, 50),
+            versions: diff.versions,
+          },
+          diff.same ? 'rules reloaded (no change)' : 'rules reloaded',
+        );
+      }
       if (config.auth && authenticator) {
         try {
           const parsed = await loadHtpasswd(config.auth);

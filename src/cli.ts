@@ -78,6 +78,18 @@ export async function run(args: string[]): Promise<void> {
       const { runCa } = await import('./commands/ca.js');
       await runCa(argv.action as 'init' | 'export', cfg.certsDir, { force: Boolean(argv.force), der: Boolean(argv.der) });
     })
+    .command('classify <targets..>', 'print the decision for HOST[:PORT]… (no network)', (y) =>
+      withOptions(
+        y
+          .positional('targets', { type: 'string', array: true, describe: 'HOST[:PORT], IPv6 as [addr]:port; port defaults to 443' })
+          .option('sni', { type: 'string', describe: 'the SNI a client would send' })
+          .option('json', { type: 'boolean', describe: 'one JSON object per target per line' }),
+        ['rules', 'mode', 'unknown'],
+      ), async (argv) => {
+      const cfg = await config(argv, ['rules', 'mode', 'unknown']);
+      const { runClassify } = await import('./commands/classify.js');
+      await runClassify(argv.targets as string[], cfg, { sni: (argv.sni as string | undefined) ?? null, json: Boolean(argv.json) });
+    })
     .command('report [logs..]', 'savings report from NDJSON logs (- = stdin)', (y) =>
       y
         .positional('logs', { type: 'string', array: true, describe: 'NDJSON log files' })
