@@ -1,7 +1,9 @@
 // Process lifetime: runs the proxy until SIGTERM/SIGINT (graceful drain), SIGHUP reloads rules/;
 // the only module that calls process.exit. Human messages go to stderr, records to the log.
 import type { Config } from './config/schema.js';
+import { availableParallelism } from 'node:os';
 import { createApp, StartError } from './app.js';
+import { runPrimary, serveWorker, isClusterWorker } from './cluster.js';
 
 export function exit(code: number): never {
   process.exit(code);
@@ -13,6 +15,13 @@ export function fail(message: string, code = 1): never {
 }
 
 export async function runStart(config: Config): Promise<void> {
+  const workers = config.workers === 0 ? availableParallelism() : config.workers;
+  if (workers > 1 && !isClusterWorker()) {
+    return runPrimary(config, workers, { notice: (m) => process.stderr.write(`autopatch-proxy: ${m}\n`), exit });
+  }
+  const worker = isClusterWorker();
+  // in a worker the primary serves the admin listener, with metrics aggregated across workers
+  if (worker) config = { ...config, admin: null };
   let app;
   try {
     app = await createApp(config, { notice: (m) => process.stderr.write(`autopatch-proxy: ${m}\n`) });
@@ -27,7 +36,8 @@ export async function runStart(config: Config): Promise<void> {
     const e = err as NodeJS.ErrnoException;
     fail(`cannot listen: ${e.code ?? ''} ${e.message}`);
   }
-  process.stderr.write(
+  if (worker) serveWorker(app.metrics);
+  else process.stderr.write(
     `autopatch-proxy: proxy on ${addrs.proxy.address}:${addrs.proxy.port}` +
       (addrs.admin ? `, admin on http://${addrs.admin.address}:${addrs.admin.port}/` : '') +
       ` (mode ${config.mode})\n`,
