@@ -24,30 +24,47 @@ export function parseLocated(text: string): Located {
     return { ok: false, line: lineAt(body, offset), message: `invalid JSON: ${detail}` };
   }
   let offsets: Map<string, number> | null = null;
+  let starts: number[] | null = null;
   return {
     ok: true,
     value,
     line(path: JsonPath): number {
-      if (offsets === null) {
+      if (offsets === null || starts === null) {
         offsets = new Map();
         new Scanner(body, offsets).run();
+        starts = lineStarts(body);
       }
       // Walk up the path until a recorded ancestor is found (deep paths are not all recorded).
       for (let n = path.length; n > 0; n--) {
         const at = offsets.get(path.slice(0, n).join('\u0000'));
-        if (at !== undefined) return lineAt(body, at);
+        if (at !== undefined) return lineOfOffset(starts, at);
       }
       return 1;
     },
   };
 }
 
+/** Offsets where each line starts (binary-searched: files with 100k rules stay linear). */
+function lineStarts(text: string): number[] {
+  const out = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) out.push(i + 1);
+  return out;
+}
+
+function lineOfOffset(starts: readonly number[], offset: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo + 1;
+}
+
 /** 1-based line of a character offset. */
 export function lineAt(text: string, offset: number): number {
-  let line = 1;
-  const end = Math.min(offset, text.length);
-  for (let i = 0; i < end; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
+  return lineOfOffset(lineStarts(text), Math.min(offset, text.length));
 }
 
 const MAX_RECORDED_DEPTH = 4;

@@ -150,6 +150,36 @@ t.test('matching semantics and precedence', async (t) => {
   for (const [host, port, expected] of table) t.equal(show(catalog.lookup(host, port)), expected, `${host}:${port}`);
 });
 
+t.test('several label wildcards under one suffix: the most specific wins, whatever the bucket', async (t) => {
+  const { catalog: c, errors: e } = build({
+    'policy.json': { ...POLICY_ALL, sources: { g: { Optimize: 'bypass', Allow: 'bypass', Default: 'mode' } } },
+    'g.json': project('g', [
+      ['ab*.x.example.com', 'Default'],
+      ['abc*.x.example.com', 'Allow'],
+      ['*c.x.example.com', 'Optimize'],
+      ['*bc.x.example.com', 'Allow'],
+      ['a*c.x.example.com', 'Default'],
+      ['<t>.x.example.com', 'Optimize'],
+      ['q.*.x.example.com', 'Default'],
+      ['*.x.example.com', 'Allow', [80]],
+    ]),
+  });
+  t.same(e, []);
+  const table: [string, number, string][] = [
+    ['abc.x.example.com', 443, 'bypass g/Allow abc*.x.example.com'], // 3 literal characters
+    ['abxbc.x.example.com', 443, 'bypass g/Allow *bc.x.example.com'], // ab* / *bc / a*c tie on 2: Allow > Default
+    ['abx.x.example.com', 443, 'mode g/Default ab*.x.example.com'],
+    ['zc.x.example.com', 443, 'bypass g/Optimize *c.x.example.com'],
+    ['zz.x.example.com', 443, 'bypass g/Optimize <t>.x.example.com'],
+    ['zz.x.example.com', 80, 'bypass g/Optimize <t>.x.example.com'], // ties with *.x.example.com (4 labels, same literals): Optimize > Allow
+    ['q.zz.x.example.com', 443, 'mode g/Default q.*.x.example.com'],
+    ['r.zz.x.example.com', 443, 'null'],
+    ['r.zz.x.example.com', 80, 'bypass g/Allow *.x.example.com'],
+    ['x.example.com', 80, 'null'],
+  ];
+  for (const [host, port, expected] of table) t.equal(show(c.lookup(host, port)), expected, `${host}:${port}`);
+});
+
 t.test('detect, local flag and stable identity', async (t) => {
   const m = catalog.lookup('swda01-mscdn.manage.microsoft.com', 443);
   t.equal(m?.detect, false, 'policy category detect:false');
