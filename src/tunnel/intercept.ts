@@ -53,14 +53,16 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
         return new DialError('upstream_tls_failed', `${err.code ?? ''} ${err.message}`.trim());
       };
       let upstreamError: Error | null = null;
-      let first: tls.TLSSocket | null = connectTls(rawUpstream);
-      first.on('error', (err) => {
+      const firstSocket = connectTls(rawUpstream);
+      // handed to the keep-alive agent on the first request; null afterwards
+      let first: tls.TLSSocket | null = firstSocket;
+      firstSocket.on('error', (err) => {
         upstreamError = err;
         if (!connRec.error) connRec.error = (err as NodeJS.ErrnoException).code ?? 'upstream_tls';
       });
       const firstReady = new Promise<tls.TLSSocket>((resolve, reject) => {
-        first!.once('secureConnect', () => resolve(first!));
-        first!.once('error', (e: NodeJS.ErrnoException) => reject(asTlsFailure(e)));
+        firstSocket.once('secureConnect', () => resolve(firstSocket));
+        firstSocket.once('error', (e: NodeJS.ErrnoException) => reject(asTlsFailure(e)));
       });
       firstReady.catch(() => {});
 
@@ -74,7 +76,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
             client.destroy();
           });
           clientTls.once('close', () => {
-            first?.destroy();
+            firstSocket.destroy();
             client.destroy();
           });
           serveHttp(clientTls);
@@ -86,7 +88,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
         },
       );
       client.once('close', () => {
-        first?.destroy();
+        firstSocket.destroy();
         done(upstreamError);
       });
 

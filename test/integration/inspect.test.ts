@@ -93,3 +93,14 @@ t.test('a client that does not trust the proxy CA is logged as client_rejected_c
   const recs = await proxy.waitFor('connect', 1, (x) => x.host === 'second.test' && x.reason === 'client_rejected_certificate');
   t.equal(recs[0]!.decision, 'inspect');
 });
+
+t.test('60 concurrent new inspected tunnels, each with an immediate request (upstream handshake race)', async (t) => {
+  const { getOver } = await import('../helpers/clients.js');
+  const one = async () => {
+    const { socket } = await openTunnel(proxy.port, 'second.test:443');
+    const s = await tlsOverTunnel(socket, 'second.test', proxyCa);
+    return (await getOver(s, 'second.test', '/tiny')).status;
+  };
+  const statuses = await Promise.all(Array.from({ length: 60 }, one));
+  t.same([...new Set(statuses)], [200], 'every request answered 200');
+});

@@ -1,0 +1,56 @@
+// Command-line settings of bench/run.mjs: full-run defaults, --quick sizes, explicit overrides.
+// Returns one plain object; nothing else reads process.argv.
+
+export const USAGE = `usage: node bench/run.mjs [--quick] [--path bypass,log,inspect] [--peers [squid,squid-bump,tinyproxy,proxy-chain,http-mitm-proxy]]
+  sizes:   --bulk-mib N  --bulk-reps N  --lat-n N  --conc N  --conc-n N  --ka-n N  --plain-conns N  --plain-secs S
+           --idle-n N  --idle-hold-s S  --deadline-s S (per phase and side, default 30; --quick: 10)
+  clients: --no-wrk (Node loop for plain HTTP even when wrk is installed)  --no-curl (Node client for bulk)
+  cpus:    --no-pin (let everything float)  --load-cpus LIST (default 0)  --proxy-cpus LIST (default 1)
+  select:  --phases bulk_https,bulk_http,latency,conc_new,conc_keepalive,http_plain (default all)  --no-idle
+  output:  --out DIR (default: a new temp dir)  --keep-logs (keep the proxies' NDJSON logs)`;
+
+const FULL = {
+  bulkMiB: 256, bulkReps: 3, latN: 300, latWarmup: 30, conc: 200, concN: 3000, kaN: 30000,
+  plainConns: 50, plainSecs: 5, plainWarmupSecs: 1, plainMaxN: 5_000_000, idleN: 2000, idleHoldS: 3, idleSettleMs: 1000,
+  deadlineS: 30, opTimeoutMs: 20000, readyTimeoutMs: 30000,
+};
+const QUICK = {
+  bulkMiB: 32, bulkReps: 1, latN: 60, latWarmup: 10, concN: 400, kaN: 4000, plainSecs: 1, plainWarmupSecs: 0.5,
+  idleN: 200, idleHoldS: 0.5, idleSettleMs: 300, deadlineS: 10, opTimeoutMs: 10000,
+};
+const NUMERIC = {
+  'bulk-mib': 'bulkMiB', 'bulk-reps': 'bulkReps', 'lat-n': 'latN', conc: 'conc', 'conc-n': 'concN', 'ka-n': 'kaN',
+  'plain-conns': 'plainConns', 'plain-secs': 'plainSecs', 'idle-n': 'idleN', 'idle-hold-s': 'idleHoldS', 'deadline-s': 'deadlineS',
+};
+const FLAGS = { quick: 'quick', 'no-pin': 'noPin', 'no-wrk': 'noWrk', 'no-curl': 'noCurl', 'keep-logs': 'keepLogs', 'no-idle': 'noIdle', help: 'help' };
+
+export function parseArgs(argv) {
+  const o = { paths: [], phases: null, peers: null, out: null, loadCpus: '0', proxyCpus: '1' };
+  const given = {};
+  for (let i = 0; i < argv.length; i++) {
+    let [k, v] = argv[i].startsWith('--') ? argv[i].slice(2).split(/=(.*)/s) : [null, null];
+    if (!k) throw new Error(`unexpected argument ${argv[i]}\n${USAGE}`);
+    const next = () => { if (v !== undefined) return v; if (i + 1 >= argv.length) throw new Error(`--${k} needs a value`); return argv[++i]; };
+    if (k === 'h') k = 'help';
+    if (FLAGS[k]) o[FLAGS[k]] = true;
+    else if (NUMERIC[k]) { const n = Number(next()); if (!(n >= 0)) throw new Error(`--${k}: not a number`); given[NUMERIC[k]] = n; }
+    else if (k === 'path') o.paths.push(...next().split(',').filter(Boolean));
+    else if (k === 'peers') {
+      if (v === undefined && argv[i + 1] && !argv[i + 1].startsWith('--')) v = argv[++i];
+      o.peers = v ? v.split(',').filter(Boolean) : [];
+    } else if (k === 'out') o.out = next();
+    else if (k === 'phases') o.phases = next().split(',').filter(Boolean);
+    else if (k === 'load-cpus') o.loadCpus = next();
+    else if (k === 'proxy-cpus') o.proxyCpus = next();
+    else throw new Error(`unknown option --${k}\n${USAGE}`);
+  }
+  if (!o.paths.length) o.paths = ['bypass', 'log'];
+  const sizes = { ...FULL, ...(o.quick ? QUICK : {}), ...given };
+  const cfg = { ...o, ...sizes };
+  cfg.mode = o.quick ? 'quick' : 'full';
+  cfg.bulkBytes = Math.round(cfg.bulkMiB * 1024 * 1024);
+  cfg.deadlineMs = cfg.deadlineS * 1000;
+  cfg.idleHoldMs = cfg.idleHoldS * 1000;
+  cfg.opTimeoutMs = Math.min(cfg.opTimeoutMs, cfg.deadlineMs);
+  return cfg;
+}
