@@ -14,6 +14,7 @@ import { createMetrics, catalogRuleCounts } from './observability/metrics.js';
 import { adminRoutes } from './observability/admin-routes.js';
 import { loadCalibration, calibrationPath } from './report/index.js';
 import { openUpstream } from './tunnel/upstream.js';
+import { createIdleSweeper } from './tunnel/idle-sweeper.js';
 import { createInterceptor, type Interceptor } from './tunnel/intercept.js';
 import { ensureCa, exportCa } from './tls/ca.js';
 import { createMinter } from './tls/mint.js';
@@ -113,6 +114,7 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
     auth: null,
     interceptor: null,
     tunnels: new Set(),
+    idle: createIdleSweeper(config.limits.idleTimeoutMs),
     draining: false,
   };
   if (config.mode === 'inspect') {
@@ -168,6 +170,7 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
       listening = false;
       if (admin) admin.close();
       if (proxy) await proxy.drain(config.limits.graceMs);
+      ctx.idle.stop();
       log.logger.info({ event: 'stop' }, 'autopatch-proxy stopped');
       log.flush();
     },

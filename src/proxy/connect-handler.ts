@@ -41,6 +41,7 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     if (logged) return;
     logged = true;
     ctx.tunnels.delete(client);
+    ctx.idle.remove(client);
     rec.bytesIn = client.bytesRead;
     rec.bytesOut = client.bytesWritten;
     rec.durationMs = elapsedMs(start);
@@ -91,7 +92,9 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     rec.upstream = up.upstream;
     if (client.destroyed) return upstream.destroy();
     client.write(ESTABLISHED);
-    client.setTimeout(ctx.config.limits.idleTimeoutMs, () => client.destroy());
+    // idle tunnels are closed by one sweeper for all (no per-chunk timer refresh on bulk transfers)
+    client.setTimeout(0);
+    ctx.idle.add(client, () => client.destroy());
 
     let initial: Buffer = head;
     if (decision.detect) {

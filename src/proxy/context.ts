@@ -8,6 +8,7 @@ import type { PolicyOptions } from '../policy/classify.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { ParentProxy } from '../tunnel/upstream.js';
 import type { Interceptor } from '../tunnel/intercept.js';
+import type { IdleSweeper } from '../tunnel/idle-sweeper.js';
 
 export interface Authenticator {
   check(header: string | undefined): Promise<{ ok: true; user: string } | { ok: false; reason: 'auth_required' | 'auth_failed'; user?: string }>;
@@ -22,6 +23,8 @@ export interface ProxyContext {
   catalog: Catalog | null;
   auth: Authenticator | null;
   interceptor: Interceptor | null;
+  /** Closes tunnels that moved no byte for --idle-timeout. */
+  readonly idle: IdleSweeper;
   /** Open tunnels (client sockets), for draining at shutdown. */
   readonly tunnels: Set<Socket>;
   draining: boolean;
