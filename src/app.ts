@@ -24,6 +24,7 @@ import { loadHtpasswd, formatHtpasswdIssue } from './proxy/htpasswd.js';
 import { createAuthenticator, type Authenticator } from './proxy/auth.js';
 import { readFile } from 'node:fs/promises';
 import { loadRules } from './catalog/load.js';
+import { pacRoute } from './catalog/pac.js';
 import { diffCatalogs } from './catalog/diff.js';
 import type { CompiledCatalog } from './catalog/compile.js';
 import type { ProxyContext as Ctx } from './proxy/context.js';
@@ -160,7 +161,8 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
       listening = true;
       let a: AddressInfo | null = null;
       if (config.admin) {
-        admin = createAdminServer({ ...adminRoutes(metrics), ...extraRoutes() }, () => listening);
+        const pac = pacRoute(() => catalog, { listen: { host: p.address, port: p.port }, pacDirect: config.pacDirect });
+        admin = createAdminServer({ ...adminRoutes(metrics), ...extraRoutes(), '/proxy.pac': pac }, () => listening);
         a = await listen(admin, config.admin.host, config.admin.port);
       }
       log.logger.info({ event: 'start', listen: `${p.address}:${p.port}`, admin: a ? `${a.address}:${a.port}` : null, mode: config.mode }, 'autopatch-proxy listening');

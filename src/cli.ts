@@ -5,7 +5,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { loadConfig } from './config/load.js';
 import { ConfigError, LIMIT_OPTIONS, DEFAULTS, camel, type RawConfig } from './config/schema.js';
-import { runStart, fail } from './main.js';
+import { runStart, fail, exit } from './main.js';
 
 type Opt = { describe: string; type: 'string' | 'number' | 'boolean' | 'array'; def?: string };
 const START_OPTIONS: Record<string, Opt> = {
@@ -100,6 +100,39 @@ export async function run(args: string[]): Promise<void> {
       const cfg = await config(argv, ['rules']);
       const { runReportCommand } = await import('./commands/report.js');
       await runReportCommand((argv.logs as string[] | undefined) ?? ['-'], { json: Boolean(argv.json), html: (argv.html as string | undefined) ?? null, rulesDir: cfg.rulesDir });
+    })
+    .command('rules <action>', 'catalog: list | check | update | export', (y) =>
+      withOptions(
+        y
+          .positional('action', { type: 'string', describe: 'list | check | update | export' })
+          .option('json', { type: 'boolean', describe: 'list: one JSON object' })
+          .option('service-url', { type: 'string', describe: 'update: endpoints web service base URL', defaultDescription: 'https://endpoints.office.com' })
+          .option('instance', { type: 'string', describe: 'update: Worldwide | China | USGovDoD | USGovGCCHigh', defaultDescription: 'Worldwide' })
+          .option('format', { type: 'string', describe: 'export: squid | domains | cidrs | pac | json' })
+          .option('decision', { type: 'string', describe: 'export: bypass | allowed | all', defaultDescription: 'bypass' })
+          .option('port', { type: 'number', describe: 'export: TCP port the rules are evaluated at', defaultDescription: '443' })
+          .option('proxy', { type: 'string', describe: 'export --format pac: HOST:PORT for PROXY', defaultDescription: 'the --listen address' }),
+        ['rules', 'listen', 'pac-direct'],
+      ), async (argv) => {
+      const cfg = await config(argv, ['rules', 'listen', 'pac-direct']);
+      const { runRules } = await import('./commands/rules.js');
+      const code = await runRules(String(argv.action), cfg, {
+        json: Boolean(argv.json),
+        serviceUrl: argv['service-url'] as string | undefined,
+        instance: argv.instance as string | undefined,
+        format: argv.format as string | undefined,
+        decision: argv.decision as string | undefined,
+        port: argv.port as number | undefined,
+        proxy: (argv.proxy as string | undefined) ?? null,
+      });
+      if (code !== 0) exit(code);
+    })
+    .command('pac', 'print the PAC file (M365 Optimize DIRECT by default, the rest PROXY to this proxy)', (y) =>
+      withOptions(y.option('proxy', { type: 'string', describe: 'HOST:PORT the PAC sends traffic to', defaultDescription: 'the --listen address' }), ['rules', 'listen', 'pac-direct']), async (argv) => {
+      const cfg = await config(argv, ['rules', 'listen', 'pac-direct']);
+      const { runPac } = await import('./commands/pac.js');
+      const code = await runPac(cfg, { proxy: (argv.proxy as string | undefined) ?? null });
+      if (code !== 0) exit(code);
     })
     .strict()
     .env(false)

@@ -11,6 +11,9 @@ import { mergeSnapshots } from './observability/merge-snapshots.js';
 import type { DashboardSnapshot } from './observability/live.js';
 import { createLogger } from './observability/logger.js';
 import { exportCa } from './tls/ca.js';
+import { loadRules } from './catalog/load.js';
+import { pacRoute } from './catalog/pac.js';
+import type { CompiledCatalog } from './catalog/compile.js';
 
 const SNAPSHOT_TIMEOUT_MS = 1000;
 const RESTART_DELAY_MS = 500;
@@ -97,6 +100,8 @@ export async function runPrimary(config: Config, workers: number, hooks: Primary
       for (const w of ws) w.send({ type: 'ap:snapshot', id });
     });
 
+  // the primary keeps its own copy of the catalog for /proxy.pac (workers classify with theirs)
+  let pacCatalog: CompiledCatalog | null = (await loadRules(config.rulesDir)).catalog;
   let adminAddr: AddressInfo | null = null;
   const admin = config.admin
     ? createAdminServer(
@@ -105,6 +110,7 @@ export async function runPrimary(config: Config, workers: number, hooks: Primary
           '/metrics': { contentType: aggregator.contentType, body: () => aggregator.clusterMetrics() },
           '/api/live': { contentType: 'application/json; charset=utf-8', body: async () => JSON.stringify(await snapshot()) },
           '/ca.pem': { contentType: 'application/x-pem-file', body: () => exportCa(config.certsDir, { der: false }) },
+          '/proxy.pac': pacRoute(() => pacCatalog, { listen: config.listen, pacDirect: config.pacDirect }),
         },
         () => ready.size > 0,
       )
@@ -144,6 +150,9 @@ export async function runPrimary(config: Config, workers: number, hooks: Primary
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
     log.reopen();
+    void loadRules(config.rulesDir).then((r) => {
+      if (r.errors.length === 0) pacCatalog = r.catalog;
+    });
     for (const w of liveWorkers()) w.process.kill('SIGHUP');
   });
 }
