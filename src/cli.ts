@@ -134,6 +134,22 @@ export async function run(args: string[]): Promise<void> {
       const code = await runPac(cfg, { proxy: (argv.proxy as string | undefined) ?? null });
       if (code !== 0) exit(code);
     })
+    .command('demo', 'local origins + a device-like mix through the proxy with bypass on and off: the measured savings', (y) =>
+      y
+        .option('duration', { choices: ['short', 'normal'] as const, default: 'normal' as const, describe: 'short: about 20 s (CI); normal: at most 2 minutes' })
+        .option('html', { type: 'string', describe: 'write the HTML report of the bypass-on run to FILE', defaultDescription: './autopatch-proxy-demo.html' }), async (argv) => {
+      const { runDemoCommand } = await import('./commands/demo.js');
+      await runDemoCommand({ duration: argv.duration, html: argv.html ?? null });
+    })
+    .command('calibrate', 'measure the savings model on this machine; stores <rules>/.calibration.json', (y) =>
+      y
+        .option('rules', { type: 'string', describe: 'rules directory that receives .calibration.json', defaultDescription: "the package's rules/" })
+        .option('duration', { choices: ['short', 'normal'] as const, default: 'normal' as const, describe: 'short: about 10 s; normal: about a minute' })
+        .option('config', { type: 'string', describe: 'JSON file of options' }), async (argv) => {
+      const cfg = await config(argv, ['rules']);
+      const { runCalibrateCommand } = await import('./commands/calibrate.js');
+      await runCalibrateCommand({ rulesDir: cfg.rulesDir, duration: argv.duration });
+    })
     .strict()
     .env(false)
     .help()

@@ -45,8 +45,16 @@ export function createForwardHandler(ctx: ProxyContext): ForwardHandler {
       s.once('close', () => clearTimeout(t));
     });
   });
-  proxy.on('proxyRes', (proxyRes) => {
-    for (const h of ['keep-alive', 'proxy-authenticate', 'proxy-connection', 'trailer', 'te']) delete proxyRes.headers[h];
+  proxy.on('proxyRes', (_proxyRes, _req, res) => {
+    // Remove hop-by-hop fields from what the client gets, not from proxyRes.headers: the keep-alive agent
+    // reads the origin's `Keep-Alive: timeout=N` hint there to retire idle sockets before the origin does
+    // (otherwise a reused, already-closed socket turns a good request into a 502).
+    const r = res as ServerResponse;
+    const writeHead = r.writeHead;
+    r.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      for (const h of ['keep-alive', 'proxy-authenticate', 'proxy-connection', 'trailer', 'te']) this.removeHeader(h);
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['writeHead'];
   });
   proxy.on('error', (err, req, res) => {
     const meta = META.get(req as IncomingMessage);
