@@ -52,7 +52,8 @@ export function createForwardHandler(ctx: ProxyContext): ForwardHandler {
     const r = res as ServerResponse;
     const writeHead = r.writeHead;
     r.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      for (const h of ['keep-alive', 'proxy-authenticate', 'proxy-connection', 'trailer', 'te']) this.removeHeader(h);
+      // `connection` too: Node then answers keep-alive or close from the client's own request
+      for (const h of ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'trailer', 'te']) this.removeHeader(h);
       return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as ServerResponse['writeHead'];
   });
@@ -107,6 +108,13 @@ export function createForwardHandler(ctx: ProxyContext): ForwardHandler {
     const target = parsed.target;
     rec.host = target.host;
     rec.port = target.port;
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than one, is answered 400
+    let hosts = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.length === 4 && req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
+    if (hosts > 1 || (hosts === 0 && req.httpVersionMinor >= 1)) return deny(res, rec, 'bad_request');
+    // RFC 9112 §3.2.2: a proxy replaces the Host of an absolute-form request with the URL's authority
+    const hostName = target.host.includes(':') ? `[${target.host}]` : target.host;
+    req.headers.host = target.port === 80 ? hostName : `${hostName}:${target.port}`;
     const mapped = mapConnectTo(ctx.config.connectTo, target.host, target.port);
     if (target.isIp && !mapped && ctx.deny.has(target.host)) return deny(res, rec, 'destination_not_allowed');
     const d = classify(target, ctx.catalog, ctx.policy);

@@ -27,6 +27,8 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
     requestTimeout: 0, // bodies may be multi-GB uploads; idle timeout covers stalls
     keepAliveTimeout: 5000,
     noDelay: true,
+    // the forward handler answers a missing Host itself (400 with X-Proxy-Error and a record)
+    requireHostHeader: false,
     connectionsCheckingInterval: Math.min(1000, limits.headerTimeoutMs),
   });
   server.maxConnections = limits.maxConnections;
@@ -75,7 +77,9 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
     socket.end(rawErrorResponse('bad_request'));
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || socket.bytesWritten > 0) return socket.destroy();
+    // a response already under way on this keep-alive connection cannot be followed by an error answer
+    const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    if (!socket.writable || inFlight?.headersSent) return socket.destroy();
     let reason: Reason = 'bad_request';
     let raw: string;
     if (err.code === 'HPE_HEADER_OVERFLOW') {
