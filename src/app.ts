@@ -174,7 +174,7 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
       if (proxy) await proxy.drain(config.limits.graceMs);
       ctx.idle.stop();
       log.logger.info({ event: 'stop' }, 'autopatch-proxy stopped');
-      log.flush();
+      await log.flush();
     },
     async reload() {
       log.reopen();

@@ -70,7 +70,6 @@ export async function runPrimary(config: Config, workers: number, hooks: Primary
     earlyExits = early ? earlyExits + 1 : 0;
     if (earlyExits >= MAX_EARLY_EXITS) {
       log.logger.fatal({ event: 'worker_exit', code, signal }, 'workers keep exiting right after start; giving up');
-      log.flush();
       hooks.notice(`workers keep exiting right after start (${signal ?? `code ${code}`}); giving up`);
       stopping = true;
       for (const x of Object.values(cluster.workers ?? {})) x?.process.kill('SIGKILL');
@@ -133,8 +132,7 @@ export async function runPrimary(config: Config, workers: number, hooks: Primary
     let left = ws.length;
     const done = () => {
       log.logger.info({ event: 'stop' }, 'autopatch-proxy stopped');
-      log.flush();
-      hooks.exit(0);
+      void Promise.resolve(log.flush()).then(() => hooks.exit(0));
     };
     if (left === 0) done();
     for (const w of ws) {

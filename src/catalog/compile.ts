@@ -52,7 +52,7 @@ export function compileCatalog(sources: readonly ParsedSource[], policy: Policy)
   const versions: Record<string, string> = {};
   for (const src of sources) {
     const local = src.format === 'local';
-    const categories: Record<string, number> = {};
+    const categories = Object.create(null) as Record<string, number>; // category names are data
     for (const r of src.rules) {
       const resolved = local
         ? { trust: trustOfAction(r.action ?? 'mode'), detect: r.detect ?? true, fallback: false }

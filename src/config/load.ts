@@ -28,13 +28,13 @@ export function parseConfigFile(text: string, file: string): { raw: RawConfig; l
     throw new ConfigError(`${file}:${line}: not valid JSON`);
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${file}:1: expected a JSON object of options`);
-  const raw: RawConfig = {};
+  const raw: RawConfig = Object.create(null) as RawConfig;
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) raw[camel(k)] = val;
   return { raw, lineOf: (k) => lineOfKey(text, k in (v as object) ? k : kebab(k)) };
 }
 
 export function envValues(env: NodeJS.ProcessEnv): RawConfig {
-  const raw: RawConfig = {};
+  const raw: RawConfig = Object.create(null) as RawConfig;
   for (const [k, v] of Object.entries(env)) {
     if (!k.startsWith(ENV_PREFIX) || v === undefined || k === `${ENV_PREFIX}CONFIG`) continue;
     const key = camel(k.slice(ENV_PREFIX.length).toLowerCase().replace(/_/g, '-'));

@@ -27,7 +27,7 @@ export function createAdminServer(routes: Record<string, AdminRoute>, ready: () 
     if (!hostAllowed(req.headers.host)) return send(421, 'text/plain', 'misdirected request\n');
     if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
     if (path === '/readyz') return ready() ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
-    const route = routes[path];
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     if (!route) return send(404, 'text/plain', 'not found\n');
     Promise.resolve()
       .then(() => route.body())
@@ -36,6 +36,9 @@ export function createAdminServer(routes: Record<string, AdminRoute>, ready: () 
         () => send(500, 'text/plain', 'error\n'),
       );
   });
-  server.on('clientError', (_e, socket) => socket.destroy());
+  server.on('clientError', (_e, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
   return server;
 }

@@ -6,24 +6,36 @@ export type { Logger };
 
 export interface LoggerHandle {
   logger: Logger;
-  /** Writes what is buffered; call before exit. */
-  flush(): void;
+  /** Writes what is buffered (bounded in time: a full disk must not hang shutdown); call before exit. */
+  flush(): void | Promise<void>;
   /** Re-open the file (after log rotation); harmless on stdout. */
   reopen(): void;
 }
+
+/** Records buffered while the log destination is not writable (a full disk); beyond it they are dropped. */
+export const LOG_BUFFER_MAX_BYTES = 2 * 1024 * 1024;
+/** How long shutdown waits for buffered records to reach the destination. */
+export const LOG_FLUSH_TIMEOUT_MS = 2000;
 
 export function createLogger(opts: { file: string; level: string }): LoggerHandle {
   const dest = pino.destination({
     dest: opts.file === '-' ? 1 : opts.file,
     sync: false,
     minLength: 4096,
+    // while the destination cannot be written (disk full), keep at most this much; newer records are dropped
+    maxLength: LOG_BUFFER_MAX_BYTES,
     mkdir: true,
   });
-  // A full disk or a closed pipe must not stop traffic: swallow write errors after counting them once.
+  // A full disk or a closed pipe must not stop traffic: count and go on (records beyond the buffer are dropped).
   let writeErrors = 0;
   dest.on('error', () => {
     writeErrors++;
   });
+  // pino's exit hook calls flushSync, which retries ENOSPC forever: once writes fail, it must not block exit
+  const flushSync = dest.flushSync.bind(dest);
+  dest.flushSync = () => {
+    if (writeErrors === 0) flushSync();
+  };
   const logger = pino(
     {
       level: opts.level,
@@ -38,12 +50,25 @@ export function createLogger(opts: { file: string; level: string }): LoggerHandl
   );
   return {
     logger,
-    flush() {
-      try {
-        dest.flushSync();
-      } catch {
-        // destination not ready or closed: nothing more can be written
+    async flush() {
+      // asynchronous and bounded: sonic-boom's flushSync retries ENOSPC forever with the event loop blocked
+      if (writeErrors === 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, LOG_FLUSH_TIMEOUT_MS);
+          try {
+            dest.flush(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          } catch {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
       }
+      // pino's exit hook would flushSync a destination that still holds records: after this, nothing is left
+      // to write that could be written, so let it go
+      if (writeErrors > 0 || (dest as unknown as { _len?: number })._len) dest.destroy();
     },
     reopen() {
       if (opts.file !== '-') dest.reopen();

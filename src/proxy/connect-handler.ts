@@ -48,10 +48,14 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     if (err && rec.decision !== 'deny') rec.error = (err as NodeJS.ErrnoException).code ?? 'error';
     ctx.telemetry.connect(rec);
   };
-  client.on('error', () => client.destroy());
+  client.on('error', (e: NodeJS.ErrnoException) => {
+    if (!rec.error) rec.error = e.code ?? 'client_error';
+    client.destroy();
+  });
   client.setNoDelay(true);
   ctx.tunnels.add(client);
-  client.once('close', () => finish());
+  // deferred: the peek and the splice learn why the socket closed in the same turn; the record carries it
+  client.once('close', () => setImmediate(finish));
 
   const refuse = (reason: Reason, extra: Record<string, string> = {}) => {
     rec.decision = 'deny';
@@ -61,6 +65,8 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
 
   const parsed = parseAuthority(req.url ?? '');
   if (!parsed.ok) return refuse('bad_request');
+  // RFC 9110 §9.3.6: a CONNECT request has no content; framing headers would turn a "body" into tunnel data
+  if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return refuse('bad_request');
   const target = parsed.target;
   rec.host = target.host;
   rec.port = target.port;
@@ -90,6 +96,9 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     }
     const upstream = up.socket;
     rec.upstream = up.upstream;
+    upstream.on('error', (e: NodeJS.ErrnoException) => {
+      if (!rec.error) rec.error = e.code ?? 'upstream_error';
+    });
     if (client.destroyed) return upstream.destroy();
     client.write(ESTABLISHED);
     // idle tunnels are closed by one sweeper for all (no per-chunk timer refresh on bulk transfers)

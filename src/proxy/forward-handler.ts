@@ -34,10 +34,12 @@ export function createForwardHandler(ctx: ProxyContext): ForwardHandler {
   const agentOpts: http.AgentOptions = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: ctx.config.limits.idleTimeoutMs };
   const checked = new http.Agent({ ...agentOpts, lookup: guardedLookup(ctx.deny) } as http.AgentOptions);
   const exempt = new http.Agent(agentOpts);
-  const proxy = httpProxy.createProxyServer({ xfwd: false, ws: false, proxyTimeout: ctx.config.limits.idleTimeoutMs });
+  const proxy = httpProxy.createProxyServer({ xfwd: false, ws: false });
 
   proxy.on('proxyReq', (proxyReq, req) => {
     stripHopByHop(proxyReq, req);
+    // an origin that accepts and then says nothing: 504 before the client connection's own idle timeout
+    proxyReq.setTimeout(ctx.config.limits.idleTimeoutMs, () => proxyReq.destroy(new DialError('upstream_timeout', 'upstream silent')));
     proxyReq.on('socket', (s) => {
       if (!s.connecting) return;
       const t = setTimeout(() => proxyReq.destroy(new DialError('upstream_timeout', 'connect timeout')), ctx.config.limits.connectTimeoutMs);

@@ -21,6 +21,9 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
   const allow = createAddressSet(ctx.config.allowClients);
   const forward = createForwardHandler(ctx);
   const perClient = new Map<string, number>();
+  // sockets answered 403/503 at accept: the HTTP parser is already attached, so whatever they send next
+  // must never reach the CONNECT or forward handlers (no blind relay for refused clients)
+  const refused = new WeakSet<Socket>();
   const server = http.createServer({
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headerTimeoutMs,
@@ -32,7 +35,8 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
     connectionsCheckingInterval: Math.min(1000, limits.headerTimeoutMs),
   });
   server.maxConnections = limits.maxConnections;
-  server.timeout = limits.idleTimeoutMs;
+  // a little later than the upstream timeout of forwarded requests, so a silent origin gets its 504 first
+  server.timeout = limits.idleTimeoutMs + 1000;
 
   const denyRecord = (socket: Socket, reason: Reason) => {
     const rec: ConnectRecord = {
@@ -46,6 +50,7 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
     socket.on('error', () => socket.destroy());
     const ip = socket.remoteAddress ?? '';
     if (!allow.has(ip)) {
+      refused.add(socket);
       denyRecord(socket, 'client_not_allowed');
       socket.end(rawErrorResponse('client_not_allowed'));
       socket.setTimeout(1000, () => socket.destroy());
@@ -59,19 +64,24 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
       else perClient.set(ip, left);
     });
     if (n > limits.maxClientConnections) {
+      refused.add(socket);
       socket.end('HTTP/1.1 503 Service Unavailable\r\nX-Proxy-Error: too_many_connections\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       socket.setTimeout(1000, () => socket.destroy());
     }
   });
 
   server.on('connect', (req, socket: Socket, head: Buffer) => {
+    if (refused.has(socket)) return socket.destroy();
     if (ctx.draining) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nX-Proxy-Error: shutting_down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;
     }
     handleConnect(ctx, req, socket, head);
   });
-  server.on('request', (req, res) => forward.handle(req, res));
+  server.on('request', (req, res) => {
+    if (refused.has(req.socket)) return req.socket.destroy();
+    forward.handle(req, res);
+  });
   // WebSocket or other upgrades on plain HTTP are not forwarded (the catalog's endpoints do not need them)
   server.on('upgrade', (_req, socket: Socket) => {
     socket.end(rawErrorResponse('bad_request'));

@@ -73,11 +73,16 @@ export function parseAbsoluteUrl(url: string): TargetResult & { path?: string } 
   if (authority.includes('@')) return { ok: false, why: 'userinfo in URL' };
   const r = parseAuthority(authority, 80);
   if (!r.ok) return r;
-  return { ...r, path: m[2] ?? '/' };
+  // the request-target sent on is origin-form: a path (RFC 9112 §3.2.1), never a bare ?query; no fragment
+  let path = (m[2] ?? '/').replace(/#.*$/, '');
+  if (!path.startsWith('/')) path = '/' + path;
+  return { ...r, path };
 }
 
 /** The URL as logged: query string and fragment removed (they may carry tokens). */
 export function redactUrl(url: string): string {
   const q = url.search(/[?#]/);
-  return q < 0 ? url : url.slice(0, q);
+  const base = q < 0 ? url : url.slice(0, q);
+  // credentials in a URL (http://user:pass@host/) are never logged
+  return base.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
 }

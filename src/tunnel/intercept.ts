@@ -48,7 +48,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
       };
       // a failure before the upstream handshake completes is a TLS failure unless the socket itself failed
       const asTlsFailure = (err: NodeJS.ErrnoException): Error => {
-        if (/^E[A-Z]+$/.test(err.code ?? '')) return err;
+        // the TCP connection existed before the handshake: a reset or truncated record here is a TLS failure too
         connRec.error = err.code ?? 'upstream_tls';
         return new DialError('upstream_tls_failed', `${err.code ?? ''} ${err.message}`.trim());
       };
@@ -153,7 +153,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
         upReq.on('error', (err) => {
           const reason: Reason = reasonOfError(err);
           rec.reason = reason;
-          rec.error = (err as NodeJS.ErrnoException).code ?? 'error';
+          rec.error = (err as NodeJS.ErrnoException).code === 'upstream_tls_failed' && connRec.error ? connRec.error : (err as NodeJS.ErrnoException).code ?? 'error';
           if (reason === 'upstream_tls_failed') connRec.reason = reason;
           if (res.headersSent) return res.destroy();
           const a = errorAnswer(reason, name);
