@@ -19,7 +19,7 @@ import { createInterceptor, type Interceptor } from './tunnel/intercept.js';
 import { ensureCa, exportCa } from './tls/ca.js';
 import { createMinter } from './tls/mint.js';
 import { createContextCache } from './tls/context-cache.js';
-import { createSessionCache } from './tls/options.js';
+import { createSessionCache, upstreamSecureContext } from './tls/options.js';
 import { loadHtpasswd, formatHtpasswdIssue } from './proxy/htpasswd.js';
 import { createAuthenticator, type Authenticator } from './proxy/auth.js';
 import { readFile } from 'node:fs/promises';
@@ -53,6 +53,10 @@ async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, 
       throw new StartError(`--upstream-ca: cannot read ${config.upstreamCa} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
+  // warm the first-request path at start: the upstream trust store (~140 roots parsed once) and one mint
+  // (forge, native signing, SecureContext), so the first inspected host does not pay for them
+  upstreamSecureContext(upstreamCa);
+  await minter.mint('warmup.autopatch-proxy.invalid');
   return createInterceptor({
     cache,
     telemetry,
