@@ -4,7 +4,7 @@
 import type { DecisionKind, Reason } from '../policy/types.js';
 import type { ConnectRecord, RequestRecord } from './records.js';
 import { aggregate, DEFAULT_LIMITS } from '../report/aggregate.js';
-import { computeSavings, DEFAULT_CALIBRATION, type Calibration } from '../report/savings.js';
+import { computeSavings, savingsFigures, DEFAULT_CALIBRATION, type Calibration } from '../report/savings.js';
 import { DECISIONS, zeroPerDecision, zeroTotals, type PerDecision, type Totals } from '../report/types.js';
 
 /** Recent denials / TLS rejections kept for the dashboard. */
@@ -141,15 +141,7 @@ export function createLiveState(opts: { calibration?: Calibration; now?: () => n
     );
     return {
       calibrationMeasured: calibration.measured,
-      warning: s.warning,
-      cpuSecondsSaved: s.cpuSecondsSaved,
-      cpuSecondsIfInspected: s.cpuSecondsIfInspected,
-      cpuSecondsActual: s.cpuSecondsActual,
-      handshakesAvoided: s.handshakesAvoided,
-      certificatesAvoided: s.certificatesAvoided,
-      certificatesAvoidedIsLowerBound: s.certificatesAvoidedIsLowerBound,
-      bytesNotDecrypted: s.bytesNotDecrypted,
-      latencyNotAddedSeconds: s.latencyNotAddedSeconds,
+      ...savingsFigures(s),
     };
   }
 

@@ -1,6 +1,6 @@
 // Renders ReportData + Savings as the single JSON object of `report --json` (CONTRACT.md: `totals`
 // has exactly {connections, requests, bytesIn, bytesOut} per decision). Must not print or compute figures.
-import type { Savings } from './savings.js';
+import { savingsFigures, type Savings } from './savings.js';
 import { type DecisionTotals, type ReportData, type Totals } from './types.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -28,15 +28,7 @@ export function toJsonObject(data: ReportData, s: Savings): Record<string, unkno
     tunnelBytes: { ...data.tunnelBytes },
     savings: {
       measured: s.calibration.measured,
-      warning: s.warning,
-      cpuSecondsSaved: s.cpuSecondsSaved,
-      cpuSecondsIfInspected: s.cpuSecondsIfInspected,
-      cpuSecondsActual: s.cpuSecondsActual,
-      handshakesAvoided: s.handshakesAvoided,
-      certificatesAvoided: s.certificatesAvoided,
-      certificatesAvoidedIsLowerBound: s.certificatesAvoidedIsLowerBound,
-      bytesNotDecrypted: s.bytesNotDecrypted,
-      latencyNotAddedSeconds: s.latencyNotAddedSeconds,
+      ...savingsFigures(s),
       latencyNotAddedMsPerTunnel: s.latencyNotAddedMsPerTunnel,
       bypassShareOfBytes: s.bypassShareOfBytes,
       calibration: s.calibration,

@@ -138,3 +138,18 @@ export function computeSavings(data: ReportData, calibration: Calibration): Savi
     ],
   };
 }
+
+/** The savings figures every rendering shows (report JSON, the dashboard's live snapshot). */
+export function savingsFigures(s: Savings) {
+  return {
+    warning: s.warning,
+    cpuSecondsSaved: s.cpuSecondsSaved,
+    cpuSecondsIfInspected: s.cpuSecondsIfInspected,
+    cpuSecondsActual: s.cpuSecondsActual,
+    handshakesAvoided: s.handshakesAvoided,
+    certificatesAvoided: s.certificatesAvoided,
+    certificatesAvoidedIsLowerBound: s.certificatesAvoidedIsLowerBound,
+    bytesNotDecrypted: s.bytesNotDecrypted,
+    latencyNotAddedSeconds: s.latencyNotAddedSeconds,
+  };
+}

@@ -7,9 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { loadRules } from '../../src/catalog/load.js';
 import { renderSquid, squidRegex, SQUID_FILES } from '../../src/catalog/export-squid.js';
 import { overlaps, selects, type ExportDecision } from '../../src/catalog/export-view.js';
-import { formatAddress, cidrInterval } from '../../src/catalog/export-ranges.js';
 import type { CompiledCatalog, CompiledRule } from '../../src/catalog/compile.js';
-import { parsePattern, type HostPattern } from '../../src/catalog/pattern.js';
+import { parsePattern } from '../../src/catalog/pattern.js';
+import { samples as edgeSamples } from '../helpers/catalog-samples.js';
+
+const samples = (rules: readonly CompiledRule[]): string[] => edgeSamples(rules, { fills: ['a', '', 'zz9'], lookalikes: true });
 import { build, POLICY_ALL, project } from '../fixtures/catalog/build.js';
 
 const RULES = fileURLToPath(new URL('../../rules', import.meta.url));
@@ -52,37 +54,6 @@ function squidSelects(files: Files, host: string): boolean {
   if (re(SQUID_FILES.except)) return false;
   const dom = files[SQUID_FILES.dstdomain]!.some((d) => (d.startsWith('.') ? h === d.slice(1) || h.endsWith(d) : h === d));
   return dom || re(SQUID_FILES.regex);
-}
-
-function instance(p: HostPattern, fill: string): string {
-  if (p.kind === 'exact') return p.host;
-  if (p.kind === 'subdomains') return `${fill}.${p.suffix}`;
-  const head = [...p.tail].reverse().map((m) => (m.kind === 'lit' ? m.text : m.kind === 'any' ? fill : `${m.prefix}${fill}${m.suffix}`));
-  return `${head.join('.')}.${p.suffix}`;
-}
-
-/** Hosts on both sides of every rule's edge: the pattern's own names, apexes, deeper names, glued lookalikes, range ends. */
-function samples(rules: readonly CompiledRule[]): string[] {
-  const out = new Set<string>();
-  for (const r of rules) {
-    const p = r.pattern;
-    if (p.kind === 'cidr') {
-      const { lo, hi } = cidrInterval(p.version, p.network, p.prefix);
-      const max = p.version === 4 ? (1n << 32n) - 1n : (1n << 128n) - 1n;
-      for (const v of [lo, hi, lo - 1n, hi + 1n]) if (v >= 0n && v <= max) out.add(formatAddress(p.version, v));
-      continue;
-    }
-    for (const fill of ['a', '', 'zz9']) {
-      const h = instance(p, fill);
-      if (h.includes('..') || h.startsWith('.')) continue;
-      out.add(h);
-      out.add(`b.${h}`);
-      out.add(`x${h}`);
-      out.add(`${h}.evil.com`);
-    }
-    if (p.kind !== 'exact') out.add(p.suffix);
-  }
-  return [...out];
 }
 
 const HOSTS = [

@@ -9,9 +9,8 @@ import { createPacResolver } from 'pac-resolver';
 import { QuickJS } from 'quickjs-wasi';
 import { loadRules } from '../../src/catalog/load.js';
 import { pacProxyAddress, pacRoute, renderPac, pacDirectRule, type PacDirect } from '../../src/catalog/pac.js';
-import { cidrInterval, formatAddress } from '../../src/catalog/export-ranges.js';
-import type { CompiledCatalog, CompiledRule } from '../../src/catalog/compile.js';
-import type { HostPattern } from '../../src/catalog/pattern.js';
+import type { CompiledCatalog } from '../../src/catalog/compile.js';
+import { samples } from '../helpers/catalog-samples.js';
 
 const RULES = fileURLToPath(new URL('../../rules', import.meta.url));
 const { catalog, errors } = await loadRules(RULES);
@@ -63,34 +62,6 @@ for (const direct of ['optimize', 'trusted', 'none'] as PacDirect[]) {
     const find = await resolver(direct);
     for (const [url, want] of table) t.equal(await find(url), want[direct] === 'DIRECT' ? 'DIRECT' : PROXY, `${url}`);
   });
-}
-
-function instance(p: HostPattern, fill: string): string {
-  if (p.kind === 'exact') return p.host;
-  if (p.kind === 'subdomains') return `${fill}.${p.suffix}`;
-  const head = [...p.tail].reverse().map((m) => (m.kind === 'lit' ? m.text : m.kind === 'any' ? fill : `${m.prefix}${fill}${m.suffix}`));
-  return `${head.join('.')}.${p.suffix}`;
-}
-
-/** Names and addresses on both sides of every rule's edge. */
-function samples(rules: readonly CompiledRule[]): string[] {
-  const out = new Set<string>();
-  for (const r of rules) {
-    const p = r.pattern;
-    if (p.kind === 'cidr') {
-      const { lo, hi } = cidrInterval(p.version, p.network, p.prefix);
-      for (const v of [lo, hi, lo - 1n, hi + 1n]) if (v >= 0n) out.add(formatAddress(p.version, v));
-      continue;
-    }
-    for (const fill of ['a', 'zz9']) {
-      const h = instance(p, fill);
-      out.add(h);
-      out.add(`b.${h}`);
-      out.add(`x${h}`);
-    }
-    if (p.kind !== 'exact') out.add(p.suffix);
-  }
-  return [...out];
 }
 
 const HOSTS = samples(catalog.rules);
