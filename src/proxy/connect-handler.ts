@@ -89,16 +89,18 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     if (client.destroyed) return;
     let up;
     try {
-      up = await openUpstream(target, decision.decision, ctx.config, ctx.deny, ctx.parent);
+      // a tunnel that will be spliced reads its upstream into a reused buffer (no allocation per read)
+      up = await openUpstream(target, decision.decision, ctx.config, ctx.deny, ctx.parent, { spliceOnly: decision.decision !== 'inspect' });
     } catch (err) {
       rec.error = (err as NodeJS.ErrnoException).code ?? 'error';
       return refuse(reasonOfError(err));
     }
-    const upstream = up.socket;
+    let upstream = up.socket;
     rec.upstream = up.upstream;
-    upstream.on('error', (e: NodeJS.ErrnoException) => {
+    const noteError = (e: NodeJS.ErrnoException) => {
       if (!rec.error) rec.error = e.code ?? 'upstream_error';
-    });
+    };
+    upstream.on('error', noteError);
     if (client.destroyed) return upstream.destroy();
     client.write(ESTABLISHED);
     // idle tunnels are closed by one sweeper for all (no per-chunk timer refresh on bulk transfers)
@@ -136,9 +138,22 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
         }
       }
     }
+    if (decision.decision === 'inspect' && up.relay) {
+      // re-decided to inspect (SNI mismatch in inspect mode): a splice-only socket cannot carry TLS; dial again
+      upstream.destroy();
+      try {
+        up = await openUpstream(target, 'inspect', ctx.config, ctx.deny, ctx.parent);
+      } catch (err) {
+        rec.error = (err as NodeJS.ErrnoException).code ?? 'error';
+        return client.destroy();
+      }
+      upstream = up.socket;
+      upstream.on('error', noteError);
+      if (client.destroyed) return upstream.destroy();
+    }
     ctx.telemetry.tunnelOpen(decision.decision);
     client.once('close', () => ctx.telemetry.tunnelClose(decision.decision));
-    execute(ctx, decision, { client, upstream, initial, target, sni: rec.sni, connRec: rec }, finish);
+    execute(ctx, decision, { client, upstream, initial, target, sni: rec.sni, connRec: rec, relay: up.relay }, finish);
   })().catch((err: unknown) => {
     rec.error = (err as NodeJS.ErrnoException)?.code ?? 'internal';
     client.destroy();

@@ -4,6 +4,7 @@ import net from 'node:net';
 import dns from 'node:dns';
 import type { ConnectTo } from '../config/schema.js';
 import type { AddressSet } from '../policy/address-set.js';
+import type { UserBufferRelay } from './user-buffer-relay.js';
 
 const noop = (): void => {};
 
@@ -45,6 +46,8 @@ export interface DialOptions {
   timeoutMs: number;
   /** null = exempt from the deny list (a --connect-to target or the configured parent proxy). */
   deny: AddressSet | null;
+  /** Read into a reused buffer (splice only; see user-buffer-relay.ts). */
+  relay?: UserBufferRelay;
 }
 
 /** Resolves to a connected socket with TCP_NODELAY, or rejects with an error carrying a stable `code`. */
@@ -59,8 +62,10 @@ export function dial(opts: DialOptions): Promise<net.Socket> {
       port: opts.port,
       noDelay: true,
       allowHalfOpen: true,
+      ...(opts.relay ? { onread: opts.relay.onread } : {}),
       ...(opts.deny ? { lookup: guardedLookup(opts.deny) as unknown as net.LookupFunction } : {}),
     });
+    opts.relay?.bind(socket);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new DialError('upstream_timeout', `connect to ${opts.host}:${opts.port} timed out after ${opts.timeoutMs} ms`));

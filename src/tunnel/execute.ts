@@ -5,6 +5,7 @@ import type { ProxyContext } from '../proxy/context.js';
 import { assertNever, type Decision } from '../policy/types.js';
 import type { ConnectRecord } from '../observability/records.js';
 import { splice } from './splice.js';
+import type { UserBufferRelay } from './user-buffer-relay.js';
 
 export interface TunnelParts {
   client: Socket;
@@ -13,6 +14,8 @@ export interface TunnelParts {
   target: { host: string; port: number; isIp: boolean };
   sni: string | null;
   connRec: ConnectRecord;
+  /** The upstream reads into a reused buffer (bypass/log only). */
+  relay: UserBufferRelay | null;
 }
 
 export function execute(ctx: ProxyContext, d: Decision, parts: TunnelParts, done: (err: Error | null) => void): void {
@@ -22,7 +25,7 @@ export function execute(ctx: ProxyContext, d: Decision, parts: TunnelParts, done
     case 'bypass':
     case 'log':
       // both are spliced untouched; `log` differs only in what the record says and in auth, decided earlier
-      splice(client, upstream, initial, done);
+      splice(client, upstream, initial, done, parts.relay);
       return;
     case 'inspect':
       if (!ctx.interceptor) {

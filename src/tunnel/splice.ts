@@ -1,6 +1,7 @@
 // Relays bytes both ways between two connected sockets with backpressure (pipe), half-close aware.
 // No per-chunk work: byte counts come from the sockets themselves. Must not decide anything.
 import type { Duplex } from 'node:stream';
+import type { UserBufferRelay } from './user-buffer-relay.js';
 
 export interface SpliceHandle {
   /** Destroys both sides (idempotent). */
@@ -11,7 +12,7 @@ export interface SpliceHandle {
  * Pipes client⇄upstream. `initial` (peeked ClientHello bytes) is written upstream first, unchanged.
  * `onClose(err)` runs exactly once, when both sides are closed.
  */
-export function splice(client: Duplex, upstream: Duplex, initial: Buffer | null, onClose: (err: Error | null) => void): SpliceHandle {
+export function splice(client: Duplex, upstream: Duplex, initial: Buffer | null, onClose: (err: Error | null) => void, relay: UserBufferRelay | null = null): SpliceHandle {
   let firstError: Error | null = null;
   let closed = 0;
   let done = false;
@@ -44,6 +45,7 @@ export function splice(client: Duplex, upstream: Duplex, initial: Buffer | null,
   upstream.once('close', onCloseOf(client));
   if (initial && initial.length > 0) upstream.write(initial);
   client.pipe(upstream);
-  upstream.pipe(client);
+  if (relay) relay.pipeTo(client);
+  else upstream.pipe(client);
   return { destroy };
 }

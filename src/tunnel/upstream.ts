@@ -5,10 +5,13 @@ import type { Config } from '../config/schema.js';
 import type { AddressSet } from '../policy/address-set.js';
 import type { DecisionKind } from '../policy/types.js';
 import { dial, mapConnectTo, DialError } from './dial.js';
+import { createUserBufferRelay, type UserBufferRelay } from './user-buffer-relay.js';
 
 export interface UpstreamSocket {
   socket: Socket;
   upstream: string; // "host:port" dialled (the parent's, when used)
+  /** Set when the socket reads into a reused buffer: it can only be spliced, never wrapped in TLS. */
+  relay: UserBufferRelay | null;
 }
 
 export interface ParentProxy {
@@ -86,17 +89,19 @@ export async function openUpstream(
   config: Config,
   deny: AddressSet,
   parent: ParentProxy | null,
+  opts: { spliceOnly?: boolean } = {},
 ): Promise<UpstreamSocket> {
   const timeoutMs = config.limits.connectTimeoutMs;
   // local breakout: trusted traffic never goes through the parent
   if (parent && decision !== 'bypass') {
     const socket = await dial({ host: parent.host, port: parent.port, timeoutMs, deny: null });
     await connectViaParent(socket, target.host, target.port, parent, timeoutMs);
-    return { socket, upstream: parent.label };
+    return { socket, upstream: parent.label, relay: null };
   }
   const mapped = mapConnectTo(config.connectTo, target.host, target.port);
   const host = mapped ? mapped.host : target.host;
   const port = mapped ? mapped.port : target.port;
-  const socket = await dial({ host, port, timeoutMs, deny: mapped ? null : deny });
-  return { socket, upstream: `${socket.remoteAddress ?? host}:${socket.remotePort ?? port}` };
+  const relay = opts.spliceOnly ? createUserBufferRelay() : null;
+  const socket = await dial({ host, port, timeoutMs, deny: mapped ? null : deny, ...(relay ? { relay } : {}) });
+  return { socket, upstream: `${socket.remoteAddress ?? host}:${socket.remotePort ?? port}`, relay };
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createTestPki } from '../helpers/pki.js';
 import { startHttpOrigin, startHttpsOrigin } from '../helpers/origins.js';
 import { startProxy } from '../helpers/proxy.js';
-import { curl, rawExchange, openTunnel, tlsOverTunnel } from '../helpers/clients.js';
+import { curl, rawExchange, openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
 import { startCli } from '../helpers/spawn-cli.js';
 
 const RULES = fileURLToPath(new URL('../../rules', import.meta.url));
@@ -51,6 +51,19 @@ t.test('a bypassed tunnel whose SNI names an untrusted host is not bypassed', as
   s.destroy();
   const [rec] = await p.waitFor('connect', 1, (x) => x.host === TRUSTED);
   t.match(rec, { decision: 'log', reason: 'sni_mismatch', sni: UNKNOWN });
+});
+
+t.test('inspect mode: a trusted CONNECT whose SNI names an untrusted host is inspected (fresh upstream), not bypassed', async (t) => {
+  const certs = await mkdtemp(join(tmpdir(), 'ap-c-'));
+  const p = await startProxy({ connectTo: ALL, mode: 'inspect', certs, upstreamCa: pki.caFile });
+  t.teardown(() => p.stop());
+  const { socket } = await openTunnel(p.port, `${TRUSTED}:443`);
+  const s = await tlsOverTunnel(socket, UNKNOWN, await readFile(join(certs, 'ca.pem'), 'utf8'));
+  t.match(s.getPeerCertificate().issuer.CN, /autopatch-proxy CA/, 'a minted certificate for the SNI name');
+  const r = await getOver(s, UNKNOWN, '/tiny');
+  t.equal(r.status, 200);
+  const [rec] = await p.waitFor('connect', 1, (x) => x.host === TRUSTED);
+  t.match(rec, { decision: 'inspect', reason: 'sni_mismatch', sni: UNKNOWN });
 });
 
 t.test('inspect mode: a trusted host still presents the origin certificate; an unknown one a minted one', async (t) => {

@@ -107,3 +107,30 @@ t.test('client half-close and abort never crash or leak', async (t) => {
   t.ok(recs.slice(-20).every((r) => r.error === 'closed_before_hello'), 'each tunnel logged once, as closed before the hello');
   t.equal(proxy.app.ctx.tunnels.size, 0, 'no tunnel left open');
 });
+
+t.test('slow reader: 16 MiB through a spliced tunnel with the client pausing is intact (reused read buffer + backpressure)', async (t) => {
+  const size = 16 * 1024 * 1024;
+  const { socket } = await openTunnel(proxy.port, 'big.test:443');
+  const s = await tlsOverTunnel(socket, 'big.test', pki.caPem);
+  const chunks: Buffer[] = [];
+  let got = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    s.on('data', (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+      // stall now and then so the proxy's writes to this client back up
+      if (chunks.length % 40 === 0) {
+        s.pause();
+        setTimeout(() => s.resume(), 30);
+      }
+    });
+    s.on('end', () => resolve());
+    s.on('error', reject);
+  });
+  s.write(`GET /bytes/${size} HTTP/1.1\r\nHost: big.test\r\nConnection: close\r\n\r\n`);
+  await done;
+  const all = Buffer.concat(chunks);
+  const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
+  t.equal(body.length, size);
+  t.equal(sha256(body), sha256(patternBytes(0, size)), 'every byte in order');
+});
