@@ -1,11 +1,21 @@
-// Reads a tunnel's upstream socket into one reused buffer per socket (net `onread`) and writes straight to
-// the client: no 64 KiB ArrayBuffer per read, so bulk tunnels stop driving old-space GCs (bench/RESULTS.md).
-// Backpressure: reading pauses while a write still references the buffer, and resumes on the client's drain.
+// Reads a tunnel's upstream socket into recycled buffers (net `onread`) and writes them straight to the
+// client: no fresh ArrayBuffer per read, so bulk tunnels stop driving old-space GCs (bench/RESULTS.md).
+// A buffer returns to the socket's small pool only when its write has completed; reading pauses when the
+// client is more than RELAY_HIGH_WATER bytes behind and resumes on its drain.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
-/** Per-socket read buffer; pages are only resident once a transfer has touched them. */
+/** Read size for a tunnel that has shown bulk traffic (a read filled the shared small buffer). */
 export const RELAY_BUFFER_BYTES = 64 * 1024;
+/** The one read buffer all tunnels share until they show bulk traffic; its data is copied out at once. */
+export const RELAY_SMALL_BUFFER_BYTES = 16 * 1024;
+/** Bytes queued towards the client before reading the upstream pauses (pipe()'s behaviour, bounded). */
+export const RELAY_HIGH_WATER = 256 * 1024;
+const POOL_MAX = 2;
+
+// Reads are delivered one at a time on the event loop and small-mode callbacks copy before returning,
+// so one buffer serves every tunnel that is not (yet) moving bulk data: no memory per idle tunnel.
+const shared = Buffer.allocUnsafe(RELAY_SMALL_BUFFER_BYTES);
 
 export interface UserBufferRelay {
   /** For net.connect({ onread }). */
@@ -21,31 +31,47 @@ export function createUserBufferRelay(): UserBufferRelay {
   let dest: Duplex | null = null;
   let early: Buffer[] = [];
   let waiting = false;
+  let bulk = false;
+  const pool: Buffer[] = [];
+  const recycle = (buf: Buffer) => {
+    if (pool.length < POOL_MAX) pool.push(buf);
+  };
   const resume = () => {
     waiting = false;
     source?.resume();
   };
+  const backpressure = (d: Duplex): boolean => {
+    if (d.writableLength <= RELAY_HIGH_WATER) return true;
+    if (!waiting) {
+      waiting = true;
+      d.once('drain', resume);
+    }
+    return false;
+  };
   return {
     onread: {
-      buffer: () => Buffer.allocUnsafe(RELAY_BUFFER_BYTES),
+      // called for the first read and after every read: the buffer the next read goes into
+      buffer: () => (bulk ? (pool.pop() ?? Buffer.allocUnsafe(RELAY_BUFFER_BYTES)) : shared),
       callback(n: number, buf: Buffer): boolean {
-        const chunk = buf.subarray(0, n);
+        if (buf === shared) {
+          // small mode: copy out now (exactly what Node's own reads allocate); a full read means bulk from here on
+          if (n === shared.length) bulk = true;
+          const copy = Buffer.from(buf.subarray(0, n));
+          if (!dest) {
+            early.push(copy);
+            return true;
+          }
+          dest.write(copy);
+          return backpressure(dest);
+        }
         if (!dest) {
-          early.push(Buffer.from(chunk)); // the buffer is reused by the next read: copy
+          early.push(Buffer.from(buf.subarray(0, n)));
+          recycle(buf);
           return true;
         }
-        if (dest.writableLength > 0) {
-          // the client is already behind: queue a copy and stop reading until it drains
-          dest.write(Buffer.from(chunk));
-        } else {
-          dest.write(chunk);
-          if (dest.writableLength === 0) return true; // written synchronously: the buffer is free again
-        }
-        if (!waiting) {
-          waiting = true;
-          dest.once('drain', resume);
-        }
-        return false;
+        // bulk mode, zero copy: the buffer is referenced until its write completes, then recycled
+        dest.write(buf.subarray(0, n), () => recycle(buf));
+        return backpressure(dest);
       },
     },
     bind(socket) {
@@ -56,7 +82,7 @@ export function createUserBufferRelay(): UserBufferRelay {
       for (const b of early) d.write(b);
       early = [];
       source?.once('end', () => d.end());
-      if (d.writableLength > 0) {
+      if (d.writableLength > RELAY_HIGH_WATER) {
         waiting = true;
         source?.pause();
         d.once('drain', resume);
