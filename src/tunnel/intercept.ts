@@ -36,6 +36,22 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 const CERT_REJECTED = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REVOKED|ACCESS_DENIED)/;
 
 export function createInterceptor(deps: InterceptorDeps): Interceptor {
+  // One HTTP/1.1 parser server for every inspected tunnel (mockttp's pattern): each decrypted client socket
+  // is emitted into it, and its requests are routed back to their tunnel. A server per tunnel would cost
+  // memory per tunnel and keep a connections-checking interval alive after the tunnel ends.
+  const tunnels = new WeakMap<object, { relay(req: http.IncomingMessage, res: http.ServerResponse): void; upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void }>();
+  const server = http.createServer({ keepAliveTimeout: deps.idleTimeoutMs, requestTimeout: 0 });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const t = tunnels.get(req.socket);
+    if (t) t.relay(req, res);
+    else req.socket.destroy();
+  });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const t = tunnels.get(socket);
+    if (t) t.upgrade(req, socket, head);
+    else socket.destroy();
+  });
+  server.on('clientError', (_e, s) => s.destroy());
   return {
     intercept(parts, done) {
       const { client, upstream: rawUpstream, initial, target, connRec } = parts;
@@ -112,10 +128,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
       };
 
       function serveHttp(clientTls: tls.TLSSocket): void {
-        const server = http.createServer({ keepAliveTimeout: deps.idleTimeoutMs, requestTimeout: 0 });
-        server.on('request', (req, res) => relay(req, res, clientTls));
-        server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head));
-        server.on('clientError', (_e, s) => s.destroy());
+        tunnels.set(clientTls, { relay: (req, res) => relay(req, res, clientTls), upgrade });
         clientTls.once('close', () => agent.destroy());
         server.emit('connection', clientTls);
       }

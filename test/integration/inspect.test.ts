@@ -104,3 +104,38 @@ t.test('60 concurrent new inspected tunnels, each with an immediate request (ups
   const statuses = await Promise.all(Array.from({ length: 60 }, one));
   t.same([...new Set(statuses)], [200], 'every request answered 200');
 });
+
+t.test('WebSocket-style upgrade inside an inspected tunnel is spliced after the 101', async (t) => {
+  const wsCert = await pki.issue(['ws.test']);
+  const https = await import('node:https');
+  const ws = https.createServer({ ...wsCert, minVersion: 'TLSv1.2' });
+  ws.on('upgrade', (req, socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+    socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
+  });
+  await new Promise<void>((r) => ws.listen(0, '127.0.0.1', () => r()));
+  const wsPort = (ws.address() as { port: number }).port;
+  const certs2 = await mkdtemp(join(tmpdir(), 'ap-certs-ws-'));
+  const p = await startProxy({ mode: 'inspect', certs: certs2, upstreamCa: pki.caFile, connectTo: [`ws.test:443:127.0.0.1:${wsPort}`] });
+  t.teardown(async () => {
+    await p.stop();
+    ws.closeAllConnections();
+    ws.close();
+  });
+  const { socket } = await openTunnel(p.port, 'ws.test:443');
+  const s = await tlsOverTunnel(socket, 'ws.test', await readFile(join(certs2, 'ca.pem'), 'utf8'));
+  let got = '';
+  const seen = new Promise<void>((resolve) => {
+    s.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('echo:ping')) resolve();
+    });
+  });
+  s.write('GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 200));
+  s.write('ping');
+  await seen;
+  t.match(got, /^HTTP\/1\.1 101 /);
+  t.match(got, /echo:ping/);
+  s.destroy();
+});
