@@ -49,6 +49,14 @@ export function elapsedMs(startNs: bigint): number {
   return Math.round(Number(process.hrtime.bigint() - startNs) / 1e4) / 100;
 }
 
+/** A `connect` record before anything is known but the client: deny/bad_request until decided. */
+export function newConnectRecord(client: string | null, reason: Reason = 'bad_request'): ConnectRecord {
+  return {
+    event: 'connect', connId: newConnId(), decision: 'deny', reason, client, host: null, port: null, rule: null,
+    bytesIn: 0, bytesOut: 0, durationMs: 0, sni: null, tlsVersion: null, alpn: null, upstream: null,
+  };
+}
+
 let nextConnId = 1;
 /** Per-process connection ids; with --workers each record also carries `pid`. */
 export function newConnId(): number {

@@ -9,8 +9,9 @@ import { classify, decideSniMismatch } from '../policy/classify.js';
 import type { Decision, Reason } from '../policy/types.js';
 import { checkTls } from '../policy/tls-check.js';
 import { protocolVersionAlert } from '../tls/alert.js';
-import { elapsedMs, newConnId, type ConnectRecord } from '../observability/records.js';
+import { elapsedMs, newConnectRecord, type ConnectRecord } from '../observability/records.js';
 import { openUpstream } from '../tunnel/upstream.js';
+import { mapConnectTo } from '../tunnel/dial.js';
 import { peekClientHello } from '../tunnel/peek.js';
 import { execute } from '../tunnel/execute.js';
 import { PROXY_AUTHENTICATE } from './auth.js';
@@ -19,23 +20,8 @@ const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
 export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: Socket, head: Buffer): void {
   const start = process.hrtime.bigint();
-  const rec: ConnectRecord = {
-    event: 'connect',
-    connId: newConnId(),
-    decision: 'deny',
-    reason: 'bad_request',
-    client: client.remoteAddress ?? null,
-    host: null,
-    port: null,
-    rule: null,
-    bytesIn: 0,
-    bytesOut: 0,
-    durationMs: 0,
-    sni: null,
-    tlsVersion: null,
-    alpn: null,
-    upstream: null,
-  };
+  const rec = newConnectRecord(client.remoteAddress ?? null);
+
   let logged = false;
   const finish = (err?: Error | null) => {
     if (logged) return;
@@ -71,7 +57,7 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
   rec.host = target.host;
   rec.port = target.port;
   if (!ctx.config.connectPorts.includes(target.port)) return refuse('port_not_allowed');
-  if (target.isIp && ctx.deny.has(target.host) && !isMapped(ctx, target.host, target.port)) return refuse('destination_not_allowed');
+  if (target.isIp && ctx.deny.has(target.host) && !mapConnectTo(ctx.config.connectTo, target.host, target.port)) return refuse('destination_not_allowed');
 
   let decision = classify(target, ctx.catalog, ctx.policy);
   applyDecision(rec, decision);
@@ -117,8 +103,10 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
         client.destroy();
         return;
       }
+      let mismatch: Decision | null = null;
       const verdict = checkTls(peek.result, target, {
-        sniTrusted: (sni) => decideSniMismatch(decision, classify({ host: sni, port: target.port }, ctx.catalog, ctx.policy), target.isIp, ctx.policy).decision === 'bypass',
+        // the SNI's decision is made once here and reused below when the verdict is sni_mismatch
+        sniTrusted: (sni) => (mismatch = decideSniMismatch(decision, classify({ host: sni, port: target.port }, ctx.catalog, ctx.policy), target.isIp, ctx.policy)).decision === 'bypass',
       });
       if (verdict.ok) {
         rec.sni = verdict.sni;
@@ -128,7 +116,7 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
         rec.sni = verdict.sni ?? null;
         rec.tlsVersion = verdict.tlsVersion ?? null;
         rec.alpn = verdict.alpn ?? null;
-        decision = afterTlsCheck(ctx, decision, verdict.reason, verdict.sni ?? null, target);
+        decision = afterTlsCheck(ctx, decision, verdict.reason, verdict.sni ?? null, target, mismatch);
         applyDecision(rec, decision);
         if (decision.decision === 'deny') {
           upstream.destroy();
@@ -166,17 +154,21 @@ function applyDecision(rec: ConnectRecord, d: Decision): void {
   rec.rule = d.rule;
 }
 
-function isMapped(ctx: ProxyContext, host: string, port: number): boolean {
-  return ctx.config.connectTo.some((r) => (r.host === '*' || r.host === host) && (r.port === null || r.port === port));
-}
-
 /** What a failed TLS check turns the decision into (documented in README "TLS policy on tunnels"). */
-function afterTlsCheck(ctx: ProxyContext, d: Decision, reason: 'tls_version_too_low' | 'sni_mismatch' | 'not_tls', sni: string | null, target: { host: string; port: number; isIp: boolean }): Decision {
+function afterTlsCheck(
+  ctx: ProxyContext,
+  d: Decision,
+  reason: 'tls_version_too_low' | 'sni_mismatch' | 'not_tls',
+  sni: string | null,
+  target: { host: string; port: number; isIp: boolean },
+  mismatch: Decision | null,
+): Decision {
   switch (reason) {
     case 'tls_version_too_low':
       return { decision: 'deny', reason, rule: d.rule, detect: true };
     case 'sni_mismatch':
-      return decideSniMismatch(d, classify({ host: sni ?? '', port: target.port }, ctx.catalog, ctx.policy), target.isIp, ctx.policy);
+      // an invalid SNI never reached sniTrusted: decide it here
+      return mismatch ?? decideSniMismatch(d, classify({ host: sni ?? '', port: target.port }, ctx.catalog, ctx.policy), target.isIp, ctx.policy);
     case 'not_tls':
       // a trusted endpoint only speaks TLS: anything else is never bypassed; inspect mode cannot inspect it
       if (d.decision === 'log') return { ...d, reason: 'not_tls' };

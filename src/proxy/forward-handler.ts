@@ -11,9 +11,8 @@ import type { Reason } from '../policy/types.js';
 import { elapsedMs, newConnId, type RequestRecord } from '../observability/records.js';
 import { guardedLookup, mapConnectTo, DialError } from '../tunnel/dial.js';
 import { PROXY_AUTHENTICATE } from './auth.js';
+import { HOP_BY_HOP, connectionNamed } from './hop-by-hop.js';
 
-// RFC 9110 §7.6.1 hop-by-hop fields, plus the proxy's own
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade'];
 
 interface Meta {
   rec: RequestRecord;
@@ -55,7 +54,7 @@ export function createForwardHandler(ctx: ProxyContext): ForwardHandler {
     const writeHead = r.writeHead;
     r.writeHead = function (this: ServerResponse, ...args: unknown[]) {
       // `connection` too: Node then answers keep-alive or close from the client's own request
-      for (const h of ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'trailer', 'te']) this.removeHeader(h);
+      for (const h of HOP_BY_HOP) this.removeHeader(h);
       return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as ServerResponse['writeHead'];
   });
@@ -168,11 +167,8 @@ export function createForwardHandler(ctx: ProxyContext): ForwardHandler {
 }
 
 function stripHopByHop(proxyReq: http.ClientRequest, req: IncomingMessage): void {
-  const named = String(req.headers.connection ?? '')
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
-  for (const h of [...HOP_BY_HOP, ...named]) if (h !== 'host') proxyReq.removeHeader(h);
+  for (const h of HOP_BY_HOP) proxyReq.removeHeader(h);
+  for (const h of connectionNamed(req.headers.connection)) proxyReq.removeHeader(h);
   const auth = parentAuth.get(req);
   if (auth) proxyReq.setHeader('Proxy-Authorization', auth);
 }

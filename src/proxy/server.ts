@@ -7,7 +7,7 @@ import { handleConnect } from './connect-handler.js';
 import { createForwardHandler } from './forward-handler.js';
 import { rawErrorResponse } from './errors.js';
 import { createAddressSet } from '../policy/address-set.js';
-import { newConnId, type ConnectRecord } from '../observability/records.js';
+import { newConnectRecord } from '../observability/records.js';
 import type { Reason } from '../policy/types.js';
 
 export interface ProxyServer {
@@ -38,13 +38,7 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
   // a little later than the upstream timeout of forwarded requests, so a silent origin gets its 504 first
   server.timeout = limits.idleTimeoutMs + 1000;
 
-  const denyRecord = (socket: Socket, reason: Reason) => {
-    const rec: ConnectRecord = {
-      event: 'connect', connId: newConnId(), decision: 'deny', reason, client: socket.remoteAddress ?? null, host: null, port: null,
-      rule: null, bytesIn: 0, bytesOut: 0, durationMs: 0, sni: null, tlsVersion: null, alpn: null, upstream: null,
-    };
-    ctx.telemetry.connect(rec);
-  };
+  const denyRecord = (socket: Socket, reason: Reason) => ctx.telemetry.connect(newConnectRecord(socket.remoteAddress ?? null, reason));
 
   server.on('connection', (socket: Socket) => {
     socket.on('error', () => socket.destroy());

@@ -13,6 +13,7 @@ import type { Reason } from '../policy/types.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import { elapsedMs, type RequestRecord } from '../observability/records.js';
 import { redactUrl } from '../proxy/target.js';
+import { HOP_BY_HOP, connectionNamed } from '../proxy/hop-by-hop.js';
 import { splice } from './splice.js';
 import { DialError } from './dial.js';
 
@@ -30,7 +31,8 @@ export interface InterceptorDeps {
   idleTimeoutMs: number;
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+// hop-by-hop fields, and the framing: Node's http re-frames each message it relays (Content-Length / chunked)
+const NOT_RELAYED = new Set([...HOP_BY_HOP, 'transfer-encoding']);
 
 // Alerts a client sends when it refuses our certificate (pinning, or the CA not enrolled): RFC 8446 §6.2
 const CERT_REJECTED = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REVOKED|ACCESS_DENIED)/;
@@ -153,12 +155,12 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
           deps.telemetry.request(rec);
         });
         const headers: http.OutgoingHttpHeaders = {};
-        const named = String(req.headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim());
-        for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && !named.includes(k) && v !== undefined) headers[k] = v;
+        const named = connectionNamed(req.headers.connection);
+        for (const [k, v] of Object.entries(req.headers)) if (!NOT_RELAYED.has(k) && !named.has(k) && v !== undefined) headers[k] = v;
         const upReq = http.request({ agent, method: req.method, path, headers, setHost: false });
         upReq.on('response', (upRes) => {
           const out: http.OutgoingHttpHeaders = {};
-          for (const [k, v] of Object.entries(upRes.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
+          for (const [k, v] of Object.entries(upRes.headers)) if (!NOT_RELAYED.has(k) && v !== undefined) out[k] = v;
           res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, out);
           upRes.pipe(res);
           upRes.on('error', () => res.destroy());
