@@ -150,8 +150,8 @@ for (const [name, data] of SMUGGLE) {
   });
 }
 
-t.test('a valid request pipelined after a rejected one is never processed (the proxy closes after 400)', async (t) => {
-  const before = origin.seen.length;
+/** A keep-alive connection that has served one GET; then sends `data` and returns all text once closed (≤ 3 s). */
+async function servedKeepAlive(): Promise<{ served: boolean; sendUntilClosed(data: string): Promise<string> }> {
   const s = net.connect(proxy.port, '127.0.0.1');
   let text = '';
   s.setEncoding('latin1');
@@ -159,11 +159,24 @@ t.test('a valid request pipelined after a rejected one is never processed (the p
   s.on('error', () => {});
   const closed = new Promise<void>((r) => s.once('close', () => r()));
   s.write('GET http://fwd.test/tiny HTTP/1.1\r\nHost: fwd.test\r\n\r\n');
-  t.ok(await settle(() => text.includes('tiny\n'), 3000), 'the first request is served on a keep-alive connection');
-  s.write('GET http://fwd.test/\0bad HTTP/1.1\r\nHost: fwd.test\r\n\r\nGET http://fwd.test/smuggled-after-400 HTTP/1.1\r\nHost: fwd.test\r\n\r\n');
-  const timer = setTimeout(() => s.destroy(), 3000);
-  await closed;
-  clearTimeout(timer);
+  const served = await settle(() => text.includes('tiny\n'), 3000);
+  return {
+    served,
+    async sendUntilClosed(data) {
+      s.write(data);
+      const timer = setTimeout(() => s.destroy(), 3000);
+      await closed;
+      clearTimeout(timer);
+      return text;
+    },
+  };
+}
+
+t.test('a valid request pipelined after a rejected one is never processed (the proxy closes after 400)', async (t) => {
+  const before = origin.seen.length;
+  const conn = await servedKeepAlive();
+  t.ok(conn.served, 'the first request is served on a keep-alive connection');
+  const text = await conn.sendUntilClosed('GET http://fwd.test/\0bad HTTP/1.1\r\nHost: fwd.test\r\n\r\nGET http://fwd.test/smuggled-after-400 HTTP/1.1\r\nHost: fwd.test\r\n\r\n');
   t.equal(text.match(/^HTTP\/1\.1 /gm)?.length ?? 0, text.includes(' 400 ') ? 2 : 1, 'the connection is closed after the junk');
   t.same(origin.seen.slice(before).map((x) => x.url), ['/tiny'], 'only the first reached the origin');
 });
@@ -171,18 +184,8 @@ t.test('a valid request pipelined after a rejected one is never processed (the p
 t.test(
   'a malformed request on a keep-alive connection that already served one is answered 400, not a bare close',
   async (t) => {
-    const s = net.connect(proxy.port, '127.0.0.1');
-    let text = '';
-    s.setEncoding('latin1');
-    s.on('data', (c: string) => (text += c));
-    s.on('error', () => {});
-    const closed = new Promise<void>((r) => s.once('close', () => r()));
-    s.write('GET http://fwd.test/tiny HTTP/1.1\r\nHost: fwd.test\r\n\r\n');
-    await settle(() => text.includes('tiny\n'), 3000);
-    s.write('GET http://fwd.test/\0bad HTTP/1.1\r\nHost: fwd.test\r\n\r\n');
-    const timer = setTimeout(() => s.destroy(), 3000);
-    await closed;
-    clearTimeout(timer);
+    const conn = await servedKeepAlive();
+    const text = await conn.sendUntilClosed('GET http://fwd.test/\0bad HTTP/1.1\r\nHost: fwd.test\r\n\r\n');
     t.match(text, /HTTP\/1\.1 400 [^]*X-Proxy-Error: bad_request/);
   },
 );

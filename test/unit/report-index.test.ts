@@ -3,18 +3,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { CALIBRATION_FIGURES } from '../fixtures/report/records.js';
 import { calibrationPath, CalibrationError, DEFAULT_CALIBRATION, loadCalibration, runReport } from '../../src/report/index.js';
 
 const SAMPLE = new URL('../fixtures/report/sample.ndjson', import.meta.url).pathname;
-const CAL = {
-  measuredAt: '2025-01-15T08:00:00Z',
-  cpuMsPerHandshakeInspect: 2,
-  cpuMsPerMiBInspect: 10,
-  cpuMsPerMiBBypass: 1,
-  addedLatencyMsInspect: 30,
-  addedLatencyMsBypass: 2,
-  certMintMs: 5,
-};
+const CAL = CALIBRATION_FIGURES;
 
 t.test('runReport: text by default, JSON with json:true, HTML written to a file', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'report-run-'));

@@ -1,19 +1,10 @@
 import t from 'tap';
 import { aggregate } from '../../src/report/aggregate.js';
 import { computeSavings, DEFAULT_CALIBRATION, parseCalibration, type Calibration } from '../../src/report/savings.js';
-import { makeRecords } from '../fixtures/report/records.js';
+import { makeRecords, CALIBRATION_FIGURES } from '../fixtures/report/records.js';
 
 const MIB = 1024 * 1024;
-const measured: Calibration = {
-  measured: true,
-  measuredAt: '2025-01-15T08:00:00Z',
-  cpuMsPerHandshakeInspect: 2,
-  cpuMsPerMiBInspect: 10,
-  cpuMsPerMiBBypass: 1,
-  addedLatencyMsInspect: 30,
-  addedLatencyMsBypass: 2,
-  certMintMs: 5,
-};
+const measured: Calibration = { measured: true, ...CALIBRATION_FIGURES };
 
 t.test('no bypass traffic: every saving is zero', async (t) => {
   const records = [...makeRecords(400)].filter((r) => r.decision !== 'bypass');
