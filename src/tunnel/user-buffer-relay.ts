@@ -1,6 +1,6 @@
 // Reads a tunnel's upstream socket into recycled buffers (net `onread`) and writes them straight to the
 // client: no fresh ArrayBuffer per read, so bulk tunnels stop driving old-space GCs (bench/RESULTS.md).
-// A buffer returns to the socket's small pool only when its write has completed; reading pauses when the
+// A buffer returns to the shared pool only when its write has completed; reading pauses when the
 // client is more than RELAY_HIGH_WATER bytes behind and resumes on its drain.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -11,7 +11,14 @@ export const RELAY_BUFFER_BYTES = 64 * 1024;
 export const RELAY_SMALL_BUFFER_BYTES = 16 * 1024;
 /** Bytes queued towards the client before reading the upstream pauses (pipe()'s behaviour, bounded). */
 export const RELAY_HIGH_WATER = 256 * 1024;
-const POOL_MAX = 2;
+// Recycled bulk buffers, shared by all tunnels: a buffer goes back when its write completes, so a tunnel
+// holds none once it is idle. Bounded (2 MiB): enough for several bulk tunnels' reads in flight; beyond
+// that a read allocates, as Node's own reads do.
+const POOL_MAX = 32;
+const pool: Buffer[] = [];
+const recycle = (buf: Buffer) => {
+  if (pool.length < POOL_MAX) pool.push(buf);
+};
 
 // Reads are delivered one at a time on the event loop and small-mode callbacks copy before returning,
 // so one buffer serves every tunnel that is not (yet) moving bulk data: no memory per idle tunnel.
@@ -32,10 +39,6 @@ export function createUserBufferRelay(): UserBufferRelay {
   let early: Buffer[] = [];
   let waiting = false;
   let bulk = false;
-  const pool: Buffer[] = [];
-  const recycle = (buf: Buffer) => {
-    if (pool.length < POOL_MAX) pool.push(buf);
-  };
   const resume = () => {
     waiting = false;
     source?.resume();
@@ -69,7 +72,9 @@ export function createUserBufferRelay(): UserBufferRelay {
           recycle(buf);
           return true;
         }
-        // bulk mode, zero copy: the buffer is referenced until its write completes, then recycled
+        // bulk mode, zero copy: the buffer is referenced until its write completes, then recycled. A short
+        // read ends the burst: the next read goes to the shared buffer, so an idle tunnel holds no buffer.
+        if (n < RELAY_SMALL_BUFFER_BYTES) bulk = false;
         dest.write(buf.subarray(0, n), () => recycle(buf));
         return backpressure(dest);
       },
