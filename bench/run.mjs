@@ -63,7 +63,7 @@ async function main() {
   try { cfg = parseArgs(process.argv.slice(2)); } catch (e) { console.error(e.message); process.exit(2); }
   if (cfg.help) { console.log(USAGE); return 0; }
   installCleanup();
-  for (const p of cfg.paths) if (!PATHS[p]) { console.error(`unknown --path ${p} (bypass, log, inspect)`); return 2; }
+  for (const p of cfg.paths) if (!PATHS[p]) { console.error(`unknown --path ${p} (${Object.keys(PATHS).join(", ")})`); return 2; }
   for (const p of cfg.phases ?? []) if (!PHASES.some(([k]) => k === p)) { console.error(`unknown phase ${p} (${PHASES.map(([k]) => k).join(', ')})`); return 2; }
   if (!fs.existsSync(path.join(ROOT, 'dist/cli.js'))) { console.error('dist/cli.js missing: run `npm run bench` (builds first) or `npx tsc -p tsconfig.json`'); return 2; }
   if (!have('openssl')) { console.error('openssl CLI not found (apt-get install openssl)'); return 2; }

@@ -13,7 +13,7 @@ import { createAdminServer, type AdminRoute } from './observability/admin.js';
 import { createMetrics, catalogRuleCounts } from './observability/metrics.js';
 import { adminRoutes } from './observability/admin-routes.js';
 import { loadCalibration, calibrationPath } from './report/index.js';
-import { openUpstream } from './tunnel/upstream.js';
+import { openTlsUpstream } from './tunnel/upstream.js';
 import { createIdleSweeper } from './tunnel/idle-sweeper.js';
 import { createInterceptor, type Interceptor } from './tunnel/intercept.js';
 import { ensureCa, exportCa } from './tls/ca.js';
@@ -57,13 +57,12 @@ async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, 
   // (forge, native signing, SecureContext), so the first inspected host does not pay for them
   upstreamSecureContext(upstreamCa);
   await minter.mint('warmup.autopatch-proxy.invalid');
+  const trust = { ca: upstreamCa, sessions: createSessionCache() };
   return createInterceptor({
     cache,
     telemetry,
-    upstreamCa,
-    sessions: createSessionCache(),
-    idleTimeoutMs: config.limits.idleTimeoutMs,
-    redial: async (target) => (await openUpstream(target, 'inspect', config, ctx.deny, ctx.parent)).socket,
+    maxHeaderBytes: config.limits.maxHeaderBytes,
+    open: (target, servername) => openTlsUpstream(target, servername, config, ctx.deny, ctx.parent, trust),
   });
 }
 

@@ -1,7 +1,7 @@
 // Command-line settings of bench/run.mjs: full-run defaults, --quick sizes, explicit overrides.
 // Returns one plain object; nothing else reads process.argv.
 
-export const USAGE = `usage: node bench/run.mjs [--quick] [--path bypass,log,inspect] [--peers [squid,squid-bump,tinyproxy,proxy-chain,http-mitm-proxy]]
+export const USAGE = `usage: node bench/run.mjs [--quick] [--path bypass,log,inspect,bypass-w2] [--peers [squid,squid-bump,tinyproxy,proxy-chain,http-mitm-proxy]]
   sizes:   --bulk-mib N  --bulk-reps N  --lat-n N  --conc N  --conc-n N  --ka-n N  --plain-conns N  --plain-secs S
            --idle-n N  --idle-hold-s S  --deadline-s S (per phase and side, default 30; --quick: 10)
   clients: --no-wrk (Node loop for plain HTTP even when wrk is installed)  --no-curl (Node client for bulk)

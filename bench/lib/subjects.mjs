@@ -18,6 +18,8 @@ export const PATHS = {
   bypass: { name: 'mmdcustomer.microsoft.com', args: [], targets: 'splice', note: 'trusted catalog host: spliced' },
   log: { name: 'unknown.example.net', args: ['--mode', 'log'], targets: 'splice', note: 'unknown host, --mode log: tunnelled and logged' },
   inspect: { name: 'unknown.example.net', args: ['--mode', 'inspect'], targets: 'inspect', note: 'unknown host, --mode inspect: TLS intercepted' },
+  // issue 8's --workers targets: run with --proxy-cpus 0,1 so the two workers can use both cores
+  'bypass-w2': { name: 'mmdcustomer.microsoft.com', args: ['--workers', '2'], targets: 'splice', note: 'trusted catalog host, --workers 2 (cluster)' },
 };
 
 export function freePort() {

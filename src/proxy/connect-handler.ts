@@ -10,7 +10,7 @@ import type { Decision, Reason } from '../policy/types.js';
 import { checkTls } from '../policy/tls-check.js';
 import { protocolVersionAlert } from '../tls/alert.js';
 import { elapsedMs, newConnectRecord, type ConnectRecord } from '../observability/records.js';
-import { openUpstream } from '../tunnel/upstream.js';
+import { openUpstream, type TlsUpstream, type UpstreamSocket } from '../tunnel/upstream.js';
 import { mapConnectTo } from '../tunnel/dial.js';
 import { peekClientHello } from '../tunnel/peek.js';
 import { execute } from '../tunnel/execute.js';
@@ -73,10 +73,17 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
       rec.user = a.user;
     }
     if (client.destroyed) return;
-    let up;
+    let up: UpstreamSocket;
+    let tlsUp: TlsUpstream | null = null;
     try {
-      // a tunnel that will be spliced reads its upstream into a reused buffer (no allocation per read)
-      up = await openUpstream(target, decision.decision, ctx.config, ctx.deny, ctx.parent, { spliceOnly: decision.decision !== 'inspect' });
+      if (decision.decision === 'inspect' && ctx.interceptor) {
+        // the upstream TLS handshake starts now, alongside the client's; verified against the CONNECT host
+        tlsUp = await ctx.interceptor.open(target, target.host);
+        up = { socket: tlsUp.socket, upstream: tlsUp.upstream, relay: null };
+      } else {
+        // a tunnel that will be spliced reads its upstream into a reused buffer (no allocation per read)
+        up = await openUpstream(target, decision.decision, ctx.config, ctx.deny, ctx.parent, { spliceOnly: true });
+      }
     } catch (err) {
       rec.error = (err as NodeJS.ErrnoException).code ?? 'error';
       return refuse(reasonOfError(err));
@@ -126,22 +133,25 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
         }
       }
     }
-    if (decision.decision === 'inspect' && up.relay) {
-      // re-decided to inspect (SNI mismatch in inspect mode): a splice-only socket cannot carry TLS; dial again
+    const servername = rec.sni ?? target.host;
+    if (decision.decision === 'inspect' && ctx.interceptor && (!tlsUp || servername !== target.host)) {
+      // re-decided to inspect on an SNI mismatch: a splice-only socket cannot carry TLS, and the upstream
+      // must be verified against the name the client asked for; dial again
       upstream.destroy();
       try {
-        up = await openUpstream(target, 'inspect', ctx.config, ctx.deny, ctx.parent);
+        tlsUp = await ctx.interceptor.open(target, servername);
       } catch (err) {
         rec.error = (err as NodeJS.ErrnoException).code ?? 'error';
         return client.destroy();
       }
-      upstream = up.socket;
+      upstream = tlsUp.socket;
+      rec.upstream = tlsUp.upstream;
       upstream.on('error', noteError);
       if (client.destroyed) return upstream.destroy();
     }
     ctx.telemetry.tunnelOpen(decision.decision);
     client.once('close', () => ctx.telemetry.tunnelClose(decision.decision));
-    execute(ctx, decision, { client, upstream, initial, target, sni: rec.sni, connRec: rec, relay: up.relay }, finish);
+    execute(ctx, decision, { client, upstream, initial, target, sni: rec.sni, connRec: rec, relay: up.relay, tls: tlsUp }, finish);
   })().catch((err: unknown) => {
     rec.error = (err as NodeJS.ErrnoException)?.code ?? 'internal';
     client.destroy();

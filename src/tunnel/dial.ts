@@ -1,10 +1,16 @@
 // Dials the upstream for a tunnel or a forwarded request: --connect-to mapping, DNS with the
 // --deny-destinations check on the resolved address, connect timeout, errno → reason. No policy here.
 import net from 'node:net';
+import tls from 'node:tls';
 import dns from 'node:dns';
 import type { ConnectTo } from '../config/schema.js';
 import type { AddressSet } from '../policy/address-set.js';
-import type { UserBufferRelay } from './user-buffer-relay.js';
+
+/** Reads into caller-owned buffers (net/tls `onread`); `bind` learns the socket the reads come from. */
+export interface OnreadReader {
+  readonly onread: { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean };
+  bind(socket: net.Socket): void;
+}
 
 const noop = (): void => {};
 
@@ -46,8 +52,11 @@ export interface DialOptions {
   timeoutMs: number;
   /** null = exempt from the deny list (a --connect-to target or the configured parent proxy). */
   deny: AddressSet | null;
-  /** Read into a reused buffer (splice only; see user-buffer-relay.ts). */
-  relay?: UserBufferRelay;
+  /** Read into reused buffers (see user-buffer-relay.ts and h1-relay.ts). */
+  relay?: OnreadReader;
+  /** Speak TLS on the new connection (tls.connect creates the TCP socket itself, so `onread` still applies).
+   *  The promise resolves at TCP connect; the handshake goes on, and its outcome is the socket's to report. */
+  tls?: tls.ConnectionOptions;
 }
 
 /** Resolves to a connected socket with TCP_NODELAY, or rejects with an error carrying a stable `code`. */
@@ -57,14 +66,14 @@ export function dial(opts: DialOptions): Promise<net.Socket> {
       reject(new DialError('destination_not_allowed', `${opts.host} is in --deny-destinations`));
       return;
     }
-    const socket = net.connect({
+    const common = {
       host: opts.host,
       port: opts.port,
       noDelay: true,
-      allowHalfOpen: true,
       ...(opts.relay ? { onread: opts.relay.onread } : {}),
       ...(opts.deny ? { lookup: guardedLookup(opts.deny) as unknown as net.LookupFunction } : {}),
-    });
+    };
+    const socket: net.Socket = opts.tls ? tls.connect({ ...opts.tls, ...common }) : net.connect({ ...common, allowHalfOpen: true });
     opts.relay?.bind(socket);
     const timer = setTimeout(() => {
       socket.destroy();

@@ -6,6 +6,7 @@ import { assertNever, type Decision } from '../policy/types.js';
 import type { ConnectRecord } from '../observability/records.js';
 import { splice } from './splice.js';
 import type { UserBufferRelay } from './user-buffer-relay.js';
+import type { TlsUpstream } from './upstream.js';
 
 export interface TunnelParts {
   client: Socket;
@@ -16,6 +17,8 @@ export interface TunnelParts {
   connRec: ConnectRecord;
   /** The upstream reads into a reused buffer (bypass/log only). */
   relay: UserBufferRelay | null;
+  /** The TLS upstream of an inspected tunnel (then `upstream` is its socket). */
+  tls: TlsUpstream | null;
 }
 
 export function execute(ctx: ProxyContext, d: Decision, parts: TunnelParts, done: (err: Error | null) => void): void {

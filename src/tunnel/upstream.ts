@@ -1,11 +1,14 @@
 // Opens the upstream side of a tunnel: direct (with --connect-to mapping) or through the --upstream-proxy
 // parent with its own CONNECT. Returns a connected socket and the address actually dialled.
 import type { Socket } from 'node:net';
+import tls from 'node:tls';
 import type { Config } from '../config/schema.js';
 import type { AddressSet } from '../policy/address-set.js';
 import type { DecisionKind } from '../policy/types.js';
 import { dial, mapConnectTo, DialError } from './dial.js';
 import { createUserBufferRelay, type UserBufferRelay } from './user-buffer-relay.js';
+import { createReadSink, type ReadSink } from './read-sink.js';
+import { upstreamTlsOptions, trackUpstreamSession, type SessionCache } from '../tls/options.js';
 
 export interface UpstreamSocket {
   socket: Socket;
@@ -104,4 +107,75 @@ export async function openUpstream(
   const relay = opts.spliceOnly ? createUserBufferRelay() : null;
   const socket = await dial({ host, port, timeoutMs, deny: mapped ? null : deny, ...(relay ? { relay } : {}) });
   return { socket, upstream: `${socket.remoteAddress ?? host}:${socket.remotePort ?? port}`, relay };
+}
+
+/** The upstream leg of an inspected tunnel: connected over TCP, TLS handshake under way. */
+export interface TlsUpstream {
+  socket: tls.TLSSocket;
+  /** Set when the socket reads into recycled buffers (direct dial); null through a parent ('data' events). */
+  sink: ReadSink | null;
+  /** Settles with the verified handshake; rejects with code upstream_tls_failed (detail: the TLS error code). */
+  secure: Promise<{ socket: tls.TLSSocket; sink: ReadSink | null }>;
+  upstream: string;
+}
+
+export class UpstreamTlsError extends DialError {
+  constructor(readonly detail: string, message: string) {
+    super('upstream_tls_failed', message);
+  }
+}
+
+function handshake(socket: tls.TLSSocket, sink: ReadSink | null, timeoutMs: number): TlsUpstream['secure'] {
+  const p = new Promise<{ socket: tls.TLSSocket; sink: ReadSink | null }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new DialError('upstream_timeout', `TLS handshake with the upstream took over ${timeoutMs} ms`));
+      socket.destroy();
+    }, timeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve({ socket, sink });
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new UpstreamTlsError(e.code ?? 'upstream_tls', `${e.code ?? ''} ${e.message}`.trim()));
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      reject(new UpstreamTlsError('closed_during_handshake', 'the upstream closed during the TLS handshake'));
+    });
+  });
+  p.catch(() => {});
+  return p;
+}
+
+/**
+ * Dials the upstream of an inspected tunnel and starts its TLS handshake at once, verified against
+ * `servername` (the CONNECT host, or the SNI when that was re-decided). Direct dials read into recycled
+ * buffers (tls onread); through a parent the TLS wraps the parent's tunnel socket.
+ */
+export async function openTlsUpstream(
+  target: { host: string; port: number },
+  servername: string,
+  config: Config,
+  deny: AddressSet,
+  parent: ParentProxy | null,
+  trust: { ca: readonly string[]; sessions: SessionCache },
+): Promise<TlsUpstream> {
+  const timeoutMs = config.limits.connectTimeoutMs;
+  if (parent) {
+    const raw = await dial({ host: parent.host, port: parent.port, timeoutMs, deny: null });
+    await connectViaParent(raw, target.host, target.port, parent, timeoutMs);
+    const params = { host: target.host, port: target.port, servername, ca: trust.ca, sessions: trust.sessions };
+    const socket = tls.connect({ ...upstreamTlsOptions(params), socket: raw });
+    trackUpstreamSession(socket, params);
+    return { socket, sink: null, secure: handshake(socket, null, timeoutMs), upstream: parent.label };
+  }
+  const mapped = mapConnectTo(config.connectTo, target.host, target.port);
+  const host = mapped ? mapped.host : target.host;
+  const port = mapped ? mapped.port : target.port;
+  const params = { host, port, servername, ca: trust.ca, sessions: trust.sessions };
+  const sink = createReadSink();
+  const socket = (await dial({ host, port, timeoutMs, deny: mapped ? null : deny, relay: sink, tls: upstreamTlsOptions(params) })) as tls.TLSSocket;
+  trackUpstreamSession(socket, params);
+  return { socket, sink, secure: handshake(socket, sink, timeoutMs), upstream: `${socket.remoteAddress ?? host}:${socket.remotePort ?? port}` };
 }

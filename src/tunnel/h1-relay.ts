@@ -1,0 +1,492 @@
+// The HTTP/1.1 relay inside an inspected tunnel: parses each request head from the decrypted client socket
+// and each response head from the upstream, rewrites only the hop-by-hop fields, and forwards bodies byte
+// for byte (Content-Length, chunked or close-delimited, framed by h1-parse.ts) without re-framing or copying.
+// One exchange at a time per tunnel: a pipelined request waits, unread, until the response before it ends.
+// The upstream connection is kept alive between requests and dialled again when the origin closes it.
+// 101 Switching Protocols turns the tunnel into a byte splice. I/O shell over the pure h1-parse.ts.
+import type { Duplex } from 'node:stream';
+import type tls from 'node:tls';
+import { parseRequestHead, parseResponseHead, requestFraming, responseFraming, fieldTokens, ChunkedScanner, type H1Head, type Framing } from './h1-parse.js';
+import { HOP_BY_HOP } from '../proxy/hop-by-hop.js';
+import { rawErrorResponse } from '../proxy/errors.js';
+import type { Reason } from '../policy/types.js';
+import type { ReadSink } from './read-sink.js';
+
+/** Bytes queued towards either side before reading the other pauses. */
+export const H1_HIGH_WATER = 256 * 1024;
+
+/** A verified upstream TLS connection; `sink` is set when it reads into the relay's recycled buffers. */
+export interface UpstreamConn {
+  socket: tls.TLSSocket;
+  sink: ReadSink | null;
+}
+
+export interface ExchangeResult {
+  method: string;
+  /** request-target as sent by the client */
+  target: string;
+  range: string | null;
+  /** 0 when no response reached the client */
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  startNs: bigint;
+  /** set when the proxy answered (or gave up) instead of the origin */
+  failure?: { reason: Reason; code: string };
+  /** the exchange ended early (client or upstream went away mid-way) */
+  incomplete?: string;
+}
+
+export interface H1RelayOptions {
+  client: Duplex;
+  /** The connection opened before the 200 (its handshake may still be running). */
+  first: Promise<UpstreamConn>;
+  /** A new connection for the same destination, after the origin closed the previous one. */
+  redial(): Promise<UpstreamConn>;
+  maxHeaderBytes: number;
+  /** Host name for error answers. */
+  name: string;
+  onExchange(r: ExchangeResult): void;
+}
+
+// Trailer names fields that follow a chunked body, which passes through untouched: keep it. Transfer-Encoding
+// and Content-Length are kept too, for the same reason (the body is relayed as framed).
+const DROPPED = new Set([...HOP_BY_HOP].filter((h) => h !== 'trailer'));
+
+interface Exchange extends ExchangeResult {
+  minor: 0 | 1;
+  upgrade: boolean;
+  closeAfter: boolean;
+  responseStarted: boolean;
+}
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: string; detail?: string } | null;
+  return e?.detail ?? e?.code ?? 'error';
+}
+
+function reasonOf(err: unknown): Reason {
+  const code = (err as { code?: string } | null)?.code;
+  if (code === 'upstream_tls_failed' || code === 'upstream_timeout' || code === 'dns_failed' || code === 'destination_not_allowed') return code;
+  return 'upstream_unreachable';
+}
+
+/** The head to send on: start line, every field except the hop-by-hop ones, plus `extra` fields. */
+export function rewriteHead(startLine: string, head: H1Head, keepUpgrade: boolean, extra: string): string {
+  const named = new Set(fieldTokens(head, 'connection').map((t) => t.toLowerCase()));
+  let out = startLine + '\r\n';
+  for (const [k, v] of head.headers) {
+    const l = k.toLowerCase();
+    if (DROPPED.has(l) && !(keepUpgrade && l === 'upgrade')) continue;
+    if (named.has(l) && !(keepUpgrade && l === 'upgrade')) continue;
+    out += `${k}: ${v}\r\n`;
+  }
+  return out + extra + '\r\n';
+}
+
+export function startH1Relay(o: H1RelayOptions): void {
+  const { client } = o;
+  let pending: Buffer | null = null; // client bytes not yet handled
+  let reqState: 'head' | 'connecting' | 'body' | 'wait' | 'tunnel' | 'closed' = 'head';
+  let reqFraming: Framing = { kind: 'none' };
+  let reqLeft = 0;
+  let reqScanner: ChunkedScanner | null = null;
+  let ex: Exchange | null = null;
+
+  let up: UpstreamConn | null = null;
+  let firstUsed = false;
+  let resState: 'idle' | 'head' | 'body' | 'tunnel' = 'idle';
+  let resHead: Buffer | null = null;
+  let resFraming: Framing = { kind: 'none' };
+  let resLeft = 0;
+  let resScanner: ChunkedScanner | null = null;
+  let upReusable = true;
+  let waitingClientDrain = false;
+
+  const finish = (extra: Partial<ExchangeResult> = {}) => {
+    if (!ex) return;
+    const e = ex;
+    ex = null;
+    o.onExchange({ method: e.method, target: e.target, range: e.range, status: e.status, bytesIn: e.bytesIn, bytesOut: e.bytesOut, startNs: e.startNs, ...(e.failure ? { failure: e.failure } : {}), ...extra });
+  };
+
+  const closeAll = () => {
+    reqState = 'closed';
+    client.destroy();
+    up?.socket.destroy();
+  };
+
+  // the proxy answers for the origin: only possible before any response byte went out; the tunnel then closes
+  const answer = (reason: Reason, code: string) => {
+    if (!ex || ex.responseStarted) {
+      if (ex) ex.failure ??= { reason, code };
+      finish(ex ? { incomplete: code } : {});
+      return closeAll();
+    }
+    const raw = rawErrorResponse(reason, o.name);
+    ex.status = Number(raw.slice(9, 12));
+    ex.failure = { reason, code };
+    ex.bytesOut += Buffer.byteLength(raw);
+    finish();
+    reqState = 'closed';
+    up?.socket.destroy();
+    client.end(raw);
+  };
+
+  // ---- upstream → client ----
+  const writeClient = (data: Buffer, retain: (() => () => void) | null) => {
+    if (ex) ex.bytesOut += data.length;
+    if (retain) client.write(data, retain());
+    else client.write(data);
+  };
+  const clientHasRoom = (): boolean => {
+    if (client.writableLength <= H1_HIGH_WATER) return true;
+    if (!waitingClientDrain) {
+      waitingClientDrain = true;
+      client.once('drain', () => {
+        waitingClientDrain = false;
+        up?.socket.resume();
+      });
+    }
+    return false;
+  };
+
+  const responseDone = () => {
+    resState = 'idle';
+    // answered before the request was all sent (an early 413, say): the rest of its body must never be
+    // read as a next request, so the tunnel closes after this response
+    if (ex && (reqState === 'body' || reqState === 'connecting')) ex.closeAfter = true;
+    const closeAfter = ex?.closeAfter ?? true;
+    finish();
+    if (!upReusable) {
+      up?.socket.destroy();
+      up = null;
+    }
+    if (closeAfter) {
+      reqState = 'closed';
+      client.end();
+      up?.socket.destroy();
+      return;
+    }
+    reqState = 'head';
+    // the next request starts on the next tick: whatever the upstream read holds past this response is
+    // judged first (and makes the connection unusable), so the next request never meets those bytes
+    process.nextTick(() => {
+      if (reqState !== 'head' || ex) return;
+      const rest = pending;
+      pending = null;
+      client.resume();
+      if (rest && rest.length > 0) onClientData(rest);
+    });
+  };
+  /** Bytes past the end of a response: the connection cannot carry another request. */
+  const dropIfTrailing = (conn: UpstreamConn, at: number, n: number) => {
+    if (at >= n || conn !== up) return;
+    upReusable = false;
+    conn.socket.destroy();
+    up = null;
+  };
+
+  // one read from the upstream: `buf[0..n)`; body bytes are written on without copying
+  const onUpstream = (conn: UpstreamConn, buf: Buffer, n: number, retain: (() => () => void) | null): boolean => {
+    if (conn !== up) return true;
+    let at = 0;
+    while (at < n) {
+      switch (resState) {
+        case 'idle':
+          // bytes nobody asked for: the connection cannot be trusted with another request
+          upReusable = false;
+          conn.socket.destroy();
+          up = null;
+          return true;
+        case 'tunnel':
+          writeClient(at === 0 && n === buf.length ? buf : buf.subarray(at, n), retain);
+          return clientHasRoom();
+        case 'head': {
+          const chunk = buf.subarray(at, n);
+          resHead = resHead ? Buffer.concat([resHead, chunk]) : Buffer.from(chunk);
+          at = n;
+          const r = parseResponseHead(resHead, Math.max(o.maxHeaderBytes, 65536));
+          if (r.kind === 'incomplete') return true;
+          if (r.kind === 'error') {
+            upReusable = false;
+            answer('upstream_unreachable', `bad_response: ${r.detail}`);
+            return true;
+          }
+          const rest = resHead.subarray(r.length);
+          resHead = null;
+          if (!onResponseHead(r.head)) {
+            dropIfTrailing(conn, 0, rest.length);
+            return true;
+          }
+          // what followed the head in the same reads is ours (a copy): no retain needed
+          if (rest.length > 0) return onUpstream(conn, rest, rest.length, null);
+          return clientHasRoom();
+        }
+        case 'body': {
+          if (resFraming.kind === 'length') {
+            const k = Math.min(resLeft, n - at);
+            writeClient(buf.subarray(at, at + k), retain);
+            at += k;
+            resLeft -= k;
+            if (resLeft === 0) {
+              responseDone();
+              dropIfTrailing(conn, at, n);
+              return clientHasRoom();
+            }
+          } else if (resFraming.kind === 'chunked') {
+            const r = resScanner!.push(buf, at, n);
+            if ('error' in r) {
+              upReusable = false;
+              answer('upstream_unreachable', `bad_chunked_response: ${r.error}`);
+              return true;
+            }
+            if (r.consumed > 0) writeClient(buf.subarray(at, at + r.consumed), retain);
+            at += r.consumed;
+            if (r.done) {
+              responseDone();
+              dropIfTrailing(conn, at, n);
+              return clientHasRoom();
+            }
+          } else {
+            writeClient(buf.subarray(at, n), retain);
+            at = n;
+          }
+          break;
+        }
+      }
+    }
+    return clientHasRoom();
+  };
+
+  /** Returns false when the exchange ended here (error answer). */
+  const onResponseHead = (head: H1Head): boolean => {
+    if (!ex) return false;
+    const status = head.status;
+    if (status === 101) {
+      if (!ex.upgrade) {
+        upReusable = false;
+        answer('upstream_unreachable', 'unsolicited_101');
+        return false;
+      }
+      ex.status = 101;
+      ex.responseStarted = true;
+      writeClient(Buffer.from(rewriteHead(`HTTP/1.1 101 ${head.statusText}`, head, true, 'Connection: Upgrade\r\n'), 'latin1'), null);
+      resState = 'tunnel';
+      reqState = 'tunnel';
+      upReusable = false;
+      finish();
+      const rest = pending;
+      pending = null;
+      if (rest && rest.length > 0) writeUp(rest);
+      client.resume();
+      return true;
+    }
+    if (status < 200) {
+      // 100 Continue and other interim answers go through; the final one follows
+      writeClient(Buffer.from(rewriteHead(`HTTP/1.1 ${status} ${head.statusText}`, head, false, ''), 'latin1'), null);
+      resState = 'head';
+      return true;
+    }
+    const f = responseFraming(head, ex.method);
+    if (f.kind === 'error') {
+      upReusable = false;
+      answer('upstream_unreachable', `bad_response: ${f.detail}`);
+      return false;
+    }
+    ex.status = status;
+    ex.responseStarted = true;
+    const upClose = fieldTokens(head, 'connection').some((t) => t.toLowerCase() === 'close') || head.minor === 0;
+    if (upClose || f.kind === 'close') upReusable = false;
+    if (f.kind === 'close') ex.closeAfter = true;
+    writeClient(Buffer.from(rewriteHead(`HTTP/1.${head.minor} ${status} ${head.statusText}`, head, false, ex.closeAfter ? 'Connection: close\r\n' : ''), 'latin1'), null);
+    resFraming = f;
+    if (f.kind === 'none' || (f.kind === 'length' && f.length === 0)) {
+      responseDone();
+      return false;
+    }
+    resState = 'body';
+    resLeft = f.kind === 'length' ? f.length : 0;
+    resScanner = f.kind === 'chunked' ? new ChunkedScanner() : null;
+    return true;
+  };
+
+  const attach = (conn: UpstreamConn) => {
+    up = conn;
+    upReusable = true;
+    const s = conn.socket;
+    if (conn.sink) conn.sink.setHandler((buf, n, retain) => onUpstream(conn, buf, n, retain));
+    else
+      s.on('data', (d: Buffer) => {
+        if (!onUpstream(conn, d, d.length, null)) s.pause();
+      });
+    s.on('error', () => {});
+    s.once('end', () => {
+      if (conn !== up) return;
+      if (resState === 'body' && resFraming.kind === 'close') {
+        up = null;
+        return responseDone();
+      }
+      if (resState === 'tunnel') return client.end();
+    });
+    s.once('close', () => {
+      if (conn !== up) return;
+      up = null;
+      if (resState === 'idle') return; // an idle keep-alive connection the origin closed: dial again when needed
+      if (resState === 'tunnel') return client.end();
+      if (resState === 'body' && resFraming.kind === 'close') return responseDone();
+      answer('upstream_unreachable', 'upstream_closed');
+    });
+  };
+
+  const getUpstream = (): Promise<UpstreamConn> => {
+    if (up && !up.socket.destroyed) return Promise.resolve(up);
+    if (!firstUsed) {
+      firstUsed = true;
+      // the first connection may have been closed by the origin while the client was still handshaking
+      return o.first.then((c) => (c.socket.destroyed ? o.redial() : c));
+    }
+    return o.redial();
+  };
+  o.first.catch(() => {});
+
+  // ---- client → upstream ----
+  const writeUp = (data: Buffer) => {
+    if (ex) ex.bytesIn += data.length;
+    const s = up?.socket;
+    if (!s || s.destroyed) return;
+    s.write(data);
+    if (s.writableLength > H1_HIGH_WATER) {
+      client.pause();
+      s.once('drain', () => client.resume());
+    }
+  };
+
+  const requestComplete = (rest: Buffer | null) => {
+    reqState = 'wait';
+    if (rest && rest.length > 0) {
+      // pipelined: the next request waits, unread, until this response ends
+      pending = rest;
+      client.pause();
+    }
+  };
+
+  /** Request body bytes buf[at..): forwards what belongs to the request, keeps the rest. */
+  const onRequestBody = (buf: Buffer, at: number) => {
+    if (reqFraming.kind === 'length') {
+      const k = Math.min(reqLeft, buf.length - at);
+      if (k > 0) writeUp(at === 0 && k === buf.length ? buf : buf.subarray(at, at + k));
+      reqLeft -= k;
+      if (reqLeft === 0) requestComplete(buf.subarray(at + k));
+      return;
+    }
+    if (reqFraming.kind === 'chunked') {
+      const r = reqScanner!.push(buf, at, buf.length);
+      if ('error' in r) {
+        // part of the request went upstream already: nothing sensible can follow
+        if (ex) ex.failure = { reason: 'bad_request', code: `bad_chunked_request: ${r.error}` };
+        return answer('bad_request', `bad_chunked_request: ${r.error}`);
+      }
+      if (r.consumed > 0) writeUp(buf.subarray(at, at + r.consumed));
+      if (r.done) requestComplete(buf.subarray(at + r.consumed));
+      return;
+    }
+    requestComplete(buf.subarray(at));
+  };
+
+  const refuse = (reason: Reason, code: string, method = '', target = '') => {
+    ex = { method, target, range: null, status: 0, bytesIn: pending?.length ?? 0, bytesOut: 0, startNs: process.hrtime.bigint(), minor: 1, upgrade: false, closeAfter: true, responseStarted: false };
+    pending = null;
+    answer(reason, code);
+  };
+
+  const onClientHead = () => {
+    const buf = pending!;
+    const r = parseRequestHead(buf, o.maxHeaderBytes);
+    if (r.kind === 'incomplete') return;
+    if (r.kind === 'error') return refuse(r.reason, r.detail);
+    const head = r.head;
+    const hosts = head.headers.filter(([k]) => k.toLowerCase() === 'host').length;
+    if (hosts > 1 || (hosts === 0 && head.minor === 1)) return refuse('bad_request', 'host_header', head.method, head.target);
+    const f = requestFraming(head);
+    if (f.kind === 'error') return refuse('bad_request', f.detail, head.method, head.target);
+    const conn = fieldTokens(head, 'connection').map((t) => t.toLowerCase());
+    const upgrade = conn.includes('upgrade') && fieldTokens(head, 'upgrade').length > 0;
+    const rangeField = head.headers.find(([k]) => k.toLowerCase() === 'range');
+    ex = {
+      method: head.method,
+      target: head.target,
+      range: rangeField ? rangeField[1] : null,
+      status: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      startNs: process.hrtime.bigint(),
+      minor: head.minor,
+      upgrade,
+      closeAfter: conn.includes('close') || (head.minor === 0 && !conn.includes('keep-alive')),
+      responseStarted: false,
+    };
+    reqFraming = f;
+    reqLeft = f.kind === 'length' ? f.length : 0;
+    reqScanner = f.kind === 'chunked' ? new ChunkedScanner() : null;
+    const headBytes = Buffer.from(rewriteHead(`${head.method} ${head.target} HTTP/1.${head.minor}`, head, upgrade, upgrade ? 'Connection: Upgrade\r\n' : ''), 'latin1');
+    const rest = buf.subarray(r.length);
+    pending = rest.length > 0 ? rest : null;
+    reqState = 'connecting';
+    resState = 'head';
+    client.pause();
+    const current = ex;
+    getUpstream().then(
+      (conn) => {
+        if (ex !== current || reqState === 'closed') return;
+        if (up !== conn) attach(conn);
+        current.bytesIn += r.length - headBytes.length; // count what the client sent, not what we forward
+        writeUp(headBytes);
+        const body = pending ?? Buffer.alloc(0);
+        pending = null;
+        reqState = 'body';
+        client.resume();
+        onRequestBody(body, 0);
+      },
+      (err: unknown) => {
+        if (ex !== current) return;
+        answer(reasonOf(err), errorCode(err));
+      },
+    );
+  };
+
+  function onClientData(chunk: Buffer): void {
+    switch (reqState) {
+      case 'tunnel':
+        return writeUp(chunk);
+      case 'body':
+        return onRequestBody(chunk, 0);
+      case 'head':
+        pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+        return onClientHead();
+      case 'wait':
+      case 'connecting':
+        pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+        client.pause();
+        return;
+      case 'closed':
+        return;
+    }
+  }
+
+  client.on('data', onClientData);
+  client.once('end', () => {
+    if (reqState === 'tunnel') return up?.socket.end();
+    if (ex) ex.closeAfter = true; // answer what was asked, then close
+    else {
+      reqState = 'closed';
+      client.end();
+    }
+  });
+  client.once('close', () => {
+    if (ex) finish({ incomplete: 'client_closed' });
+    reqState = 'closed';
+    up?.socket.destroy();
+    up = null;
+  });
+}

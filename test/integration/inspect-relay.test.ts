@@ -1,0 +1,310 @@
+// The HTTP/1.1 relay inside inspected tunnels (src/tunnel/h1-relay.ts), byte-exact: the client writes raw
+// requests over TLS through the real proxy; origins are a Node https server and a scripted TLS server that
+// answers with exactly the bytes a test asks for. Certificates are verified on both legs.
+import t from 'tap';
+import https from 'node:https';
+import tls from 'node:tls';
+import crypto from 'node:crypto';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestPki } from '../helpers/pki.js';
+import { startProxy } from '../helpers/proxy.js';
+import { openTunnel, tlsOverTunnel } from '../helpers/clients.js';
+
+const pki = await createTestPki();
+
+// Node origin: echoes what it received (method, headers seen, body hash) and serves a few fixed answers
+interface Seen { method: string; url: string; headers: Record<string, string | string[] | undefined>; bodyLength: number; bodySha: string; trailers: Record<string, string | undefined> }
+const seen: Seen[] = [];
+let originConnections = 0;
+const node = https.createServer({ ...(await pki.issue(['relay.test'])), minVersion: 'TLSv1.2', keepAliveTimeout: 60_000 }, (req, res) => {
+  const h = crypto.createHash('sha256');
+  let n = 0;
+  req.on('data', (d: Buffer) => {
+    n += d.length;
+    h.update(d);
+  });
+  req.on('end', () => {
+    seen.push({ method: req.method!, url: req.url!, headers: req.headers, bodyLength: n, bodySha: h.digest('hex'), trailers: req.trailers });
+    const path = req.url!.split('?')[0];
+    if (path === '/chunked') {
+      res.writeHead(200, { 'Content-Type': 'text/plain', Trailer: 'X-Checksum' });
+      res.write('hello ');
+      res.write('chunked ');
+      res.addTrailers({ 'X-Checksum': 'abc123' });
+      res.end('world');
+    } else if (path === '/no-content') {
+      res.writeHead(204).end();
+    } else if (path === '/not-modified') {
+      res.writeHead(304, { ETag: '"v1"' }).end();
+    } else if (path === '/hop') {
+      res.writeHead(200, { Connection: 'X-Private', 'X-Private': 'secret', 'Keep-Alive': 'timeout=5', 'Content-Length': '2' }).end('ok');
+    } else if (path === '/range') {
+      const body = Buffer.from('0123456789');
+      res.writeHead(206, { 'Content-Range': 'bytes 2-5/10', 'Content-Length': '4' }).end(body.subarray(2, 6));
+    } else if (path === '/close-after') {
+      res.writeHead(200, { 'Content-Length': '3', Connection: 'close' }).end('bye');
+    } else {
+      const body = Buffer.from(`${req.method} ${req.url} ${n} ${seen.at(-1)!.bodySha.slice(0, 16)}\n`);
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': body.length });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    }
+  });
+});
+node.on('connection', () => originConnections++);
+node.on('checkContinue', (req, res) => {
+  res.writeContinue();
+  node.emit('request', req, res);
+});
+await new Promise<void>((r) => node.listen(0, '127.0.0.1', () => r()));
+const nodePort = (node.address() as { port: number }).port;
+
+// scripted origin: reads one request head, writes the bytes scripted for its path, then does what `after` says
+const scripts: Record<string, { bytes: Buffer; after: 'close' | 'reset' | 'keep' }> = {
+  '/eof-delimited': { bytes: Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the origin closes'), after: 'close' },
+  '/truncated': { bytes: Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nonly a little'), after: 'reset' },
+  '/garbage': { bytes: Buffer.from('HTTX/9 200 OK\r\n\r\n'), after: 'keep' },
+  '/smuggle': { bytes: Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'), after: 'keep' },
+};
+const scripted = tls.createServer({ ...(await pki.issue(['scripted.test'])), minVersion: 'TLSv1.2' }, (s) => {
+  let buf = '';
+  s.on('error', () => {});
+  s.on('data', (d: Buffer) => {
+    buf += d.toString('latin1');
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const path = buf.split(' ')[1] ?? '';
+    buf = '';
+    const sc = scripts[path];
+    if (!sc) return s.destroy();
+    s.write(sc.bytes, () => {
+      if (sc.after === 'close') s.end();
+      else if (sc.after === 'reset') s.destroy();
+    });
+  });
+});
+await new Promise<void>((r) => scripted.listen(0, '127.0.0.1', () => r()));
+const scriptedPort = (scripted.address() as { port: number }).port;
+
+const certs = await mkdtemp(join(tmpdir(), 'ap-relay-'));
+const proxy = await startProxy({
+  mode: 'inspect',
+  certs,
+  upstreamCa: pki.caFile,
+  connectTo: [`relay.test:443:127.0.0.1:${nodePort}`, `scripted.test:443:127.0.0.1:${scriptedPort}`],
+});
+const proxyCa = await readFile(join(certs, 'ca.pem'), 'utf8');
+t.teardown(async () => {
+  await proxy.stop();
+  node.closeAllConnections();
+  node.close();
+  scripted.close();
+});
+
+/** A TLS connection through an inspected tunnel, with a reader that collects everything. */
+async function connectTo(host: string) {
+  const { socket } = await openTunnel(proxy.port, `${host}:443`);
+  const s = await tlsOverTunnel(socket, host, proxyCa);
+  let got = Buffer.alloc(0);
+  let ended = false;
+  const waiters: Array<() => void> = [];
+  s.on('data', (d: Buffer) => {
+    got = Buffer.concat([got, d]);
+    waiters.splice(0).forEach((w) => w());
+  });
+  s.on('end', () => {
+    ended = true;
+    waiters.splice(0).forEach((w) => w());
+  });
+  s.on('close', () => {
+    ended = true;
+    waiters.splice(0).forEach((w) => w());
+  });
+  s.on('error', () => {});
+  const until = async (done: (b: string) => boolean, ms = 5000): Promise<string> => {
+    const deadline = Date.now() + ms;
+    while (!done(got.toString('latin1'))) {
+      if (ended || Date.now() > deadline) break;
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+    return got.toString('latin1');
+  };
+  return { s, until, get text() { return got.toString('latin1'); }, get ended() { return ended; }, reset() { got = Buffer.alloc(0); } };
+}
+
+/** The data of a chunked body (sizes without extensions, as Node writes them). */
+function dechunk(body: string): string {
+  let out = '';
+  for (let at = 0; ; ) {
+    const eol = body.indexOf('\r\n', at);
+    const size = parseInt(body.slice(at, eol), 16);
+    if (!size) return out;
+    out += body.slice(eol + 2, eol + 2 + size);
+    at = eol + 2 + size + 2;
+  }
+}
+
+const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
+
+t.test('POST with Content-Length: the body arrives intact, two requests share the tunnel', async (t) => {
+  const c = await connectTo('relay.test');
+  const body = crypto.randomBytes(1024 * 1024);
+  c.s.write(`POST /upload HTTP/1.1\r\nHost: relay.test\r\nContent-Length: ${body.length}\r\n\r\n`);
+  c.s.write(body);
+  const text = await c.until((x) => /\n$/.test(x) && x.includes('POST /upload'));
+  t.match(text, /^HTTP\/1\.1 200 /);
+  t.match(text, new RegExp(`POST /upload ${body.length} ${crypto.createHash('sha256').update(body).digest('hex').slice(0, 16)}`));
+  c.reset();
+  c.s.write('GET /second HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  t.match(await c.until((x) => x.includes('GET /second')), /GET \/second 0/);
+  c.s.destroy();
+  const recs = await proxy.waitFor('request', 2, (r) => r.host === 'relay.test' && (r.url === 'https://relay.test/upload' || r.url === 'https://relay.test/second'));
+  t.equal(recs[0]!.connId, recs[1]!.connId);
+  t.ok((recs[0]!.bytesIn as number) > body.length, 'bytesIn counts the request body');
+});
+
+t.test('chunked upload with a trailer: the origin receives every byte and the trailer', async (t) => {
+  const c = await connectTo('relay.test');
+  const parts = [crypto.randomBytes(7000), crypto.randomBytes(1), crypto.randomBytes(40000)];
+  let wire = 'POST /chunked-up HTTP/1.1\r\nHost: relay.test\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n';
+  c.s.write(wire);
+  for (const p of parts) {
+    c.s.write(`${p.length.toString(16)};ext=1\r\n`);
+    c.s.write(p);
+    c.s.write('\r\n');
+  }
+  c.s.write('0\r\nX-Sum: 42\r\n\r\n');
+  wire = '';
+  await c.until((x) => x.includes('POST /chunked-up'));
+  const s = seen.find((x) => x.url === '/chunked-up')!;
+  const all = Buffer.concat(parts);
+  t.equal(s.bodyLength, all.length);
+  t.equal(s.bodySha, crypto.createHash('sha256').update(all).digest('hex'));
+  t.same(s.trailers, { 'x-sum': '42' });
+  c.s.destroy();
+});
+
+t.test('chunked response with a trailer passes through as framed', async (t) => {
+  const c = await connectTo('relay.test');
+  c.s.write('GET /chunked HTTP/1.1\r\nHost: relay.test\r\nTE: trailers\r\n\r\n');
+  const text = await c.until((x) => x.endsWith('\r\n\r\n') && x.includes('0\r\n'));
+  t.match(text, /transfer-encoding: chunked/i);
+  t.match(text, /trailer: X-Checksum/i);
+  t.match(text, /x-checksum: abc123\r\n\r\n$/i);
+  t.equal(dechunk(text.slice(text.indexOf('\r\n\r\n') + 4)), 'hello chunked world');
+  t.notOk(seen.find((x) => x.url === '/chunked')!.headers.te, 'TE is hop-by-hop: not forwarded');
+  c.s.destroy();
+});
+
+t.test('HEAD, 204 and 304 have no body: the next request on the tunnel is answered', async (t) => {
+  const c = await connectTo('relay.test');
+  c.s.write('HEAD /head HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  let text = await c.until((x) => x.includes('\r\n\r\n'));
+  t.match(text, /^HTTP\/1\.1 200 [^]*content-length: \d+\r\n/i);
+  for (const path of ['/no-content', '/not-modified', '/after']) {
+    c.reset();
+    c.s.write(`GET ${path} HTTP/1.1\r\nHost: relay.test\r\n\r\n`);
+    text = await c.until((x) => x.includes('\r\n\r\n') && (path !== '/after' || x.includes('GET /after')));
+    t.match(text, path === '/no-content' ? /^HTTP\/1\.1 204 / : path === '/not-modified' ? /^HTTP\/1\.1 304 / : /GET \/after 0/, path);
+  }
+  c.s.destroy();
+});
+
+t.test('pipelined requests are answered in order', async (t) => {
+  const c = await connectTo('relay.test');
+  c.s.write('GET /p1 HTTP/1.1\r\nHost: relay.test\r\n\r\nGET /p2 HTTP/1.1\r\nHost: relay.test\r\n\r\nGET /p3 HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  const text = await c.until((x) => count(x, /HTTP\/1\.1 200/g) === 3 && x.includes('GET /p3'));
+  t.ok(text.indexOf('GET /p1') < text.indexOf('GET /p2') && text.indexOf('GET /p2') < text.indexOf('GET /p3'), 'in order');
+  c.s.destroy();
+});
+
+t.test('Expect: 100-continue: the interim answer reaches the client before it sends the body', async (t) => {
+  const c = await connectTo('relay.test');
+  c.s.write('PUT /expect HTTP/1.1\r\nHost: relay.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
+  t.match(await c.until((x) => x.includes('100 Continue\r\n\r\n')), /^HTTP\/1\.1 100 Continue\r\n/);
+  c.s.write('12345');
+  t.match(await c.until((x) => x.includes('PUT /expect')), /HTTP\/1\.1 200 [^]*PUT \/expect 5/);
+  c.s.destroy();
+});
+
+t.test('hop-by-hop fields are dropped both ways; Range and 206 pass untouched and are recorded', async (t) => {
+  const c = await connectTo('relay.test');
+  c.s.write('GET /hop HTTP/1.1\r\nHost: relay.test\r\nConnection: X-Mine\r\nX-Mine: private\r\nProxy-Authorization: Basic eDp5\r\nKeep-Alive: 300\r\nX-Keep: yes\r\n\r\n');
+  const text = await c.until((x) => x.endsWith('ok'));
+  const h = seen.find((x) => x.url === '/hop')!.headers;
+  t.equal(h['x-mine'], undefined);
+  t.equal(h['proxy-authorization'], undefined);
+  t.equal(h['keep-alive'], undefined);
+  t.equal(h['x-keep'], 'yes');
+  t.notMatch(text, /x-private|keep-alive/i, 'the origin\'s connection-named and Keep-Alive fields are not relayed');
+  c.reset();
+  c.s.write('GET /range HTTP/1.1\r\nHost: relay.test\r\nRange: bytes=2-5\r\n\r\n');
+  t.match(await c.until((x) => x.endsWith('2345')), /^HTTP\/1\.1 206 [^]*content-range: bytes 2-5\/10/i);
+  c.s.destroy();
+  const [rec] = await proxy.waitFor('request', 1, (r) => r.url === 'https://relay.test/range');
+  t.match(rec, { status: 206, range: 'bytes=2-5', inTunnel: true, decision: 'inspect' });
+});
+
+t.test('the origin closing a keep-alive connection: the next request dials again', async (t) => {
+  const c = await connectTo('relay.test');
+  const before = originConnections;
+  c.s.write('GET /close-after HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  t.match(await c.until((x) => x.endsWith('bye')), /^HTTP\/1\.1 200 /);
+  c.reset();
+  c.s.write('GET /again HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  t.match(await c.until((x) => x.includes('GET /again')), /^HTTP\/1\.1 200 /);
+  t.equal(originConnections - before, 1, 'one new origin connection for the second request');
+  t.notOk(c.ended, 'the client tunnel stays open');
+  c.s.destroy();
+});
+
+t.test('a close-delimited response is relayed whole and then the tunnel closes', async (t) => {
+  const c = await connectTo('scripted.test');
+  c.s.write('GET /eof-delimited HTTP/1.1\r\nHost: scripted.test\r\n\r\n');
+  const text = await c.until(() => false, 3000);
+  t.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n\r\nuntil the origin closes$/i);
+  t.ok(c.ended, 'closed after the body');
+});
+
+t.test('an origin reset mid-body: the client sees the connection end before the announced length', async (t) => {
+  const c = await connectTo('scripted.test');
+  c.s.write('GET /truncated HTTP/1.1\r\nHost: scripted.test\r\n\r\n');
+  const text = await c.until(() => false, 3000);
+  t.ok(c.ended, 'the tunnel was closed');
+  t.ok(text.length < 100_000, 'and not padded to the announced length');
+  const [rec] = await proxy.waitFor('request', 1, (r) => r.url === 'https://scripted.test/truncated');
+  t.type(rec!.error, 'string', 'the record says the exchange did not complete');
+});
+
+for (const [path, what] of [['/garbage', 'an unparseable status line'], ['/smuggle', 'Content-Length with Transfer-Encoding']] as const) {
+  t.test(`an origin answering with ${what} → 502 inside the tunnel`, async (t) => {
+    const c = await connectTo('scripted.test');
+    c.s.write(`GET ${path} HTTP/1.1\r\nHost: scripted.test\r\n\r\n`);
+    const text = await c.until(() => false, 3000);
+    t.match(text, /^HTTP\/1\.1 502 [^]*X-Proxy-Error: upstream_unreachable/i);
+    const [rec] = await proxy.waitFor('request', 1, (r) => r.url === `https://scripted.test${path}`);
+    t.match(rec, { status: 502, reason: 'upstream_unreachable', error: /^bad_response/ });
+  });
+}
+
+for (const [name, raw, status, reason] of [
+  ['Content-Length with Transfer-Encoding', 'POST /x HTTP/1.1\r\nHost: relay.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'bad_request'],
+  ['two different Content-Length values', 'POST /x HTTP/1.1\r\nHost: relay.test\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400, 'bad_request'],
+  ['a space before the colon', 'GET /x HTTP/1.1\r\nHost : relay.test\r\n\r\n', 400, 'bad_request'],
+  ['no Host field', 'GET /x HTTP/1.1\r\nAccept: */*\r\n\r\n', 400, 'bad_request'],
+  ['a request head over --max-header-bytes', `GET /x HTTP/1.1\r\nHost: relay.test\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`, 431, 'headers_too_large'],
+] as const) {
+  t.test(`a request with ${name} → ${status} ${reason} inside the tunnel, never forwarded`, async (t) => {
+    const before = seen.length;
+    const c = await connectTo('relay.test');
+    c.s.write(raw);
+    const text = await c.until(() => false, 2000);
+    t.match(text, new RegExp(`^HTTP/1\\.1 ${status} [^]*X-Proxy-Error: ${reason}`, 'i'));
+    t.ok(c.ended, 'the tunnel closes');
+    t.equal(seen.length, before, 'nothing reached the origin');
+  });
+}
