@@ -308,3 +308,48 @@ for (const [name, raw, status, reason] of [
     t.equal(seen.length, before, 'nothing reached the origin');
   });
 }
+
+t.test('inspecting through a parent proxy: TLS to the origin runs inside the parent\'s tunnel, still verified', async (t) => {
+  const parent = await startProxy({ connectTo: [`relay.test:443:127.0.0.1:${nodePort}`] });
+  const certs2 = await mkdtemp(join(tmpdir(), 'ap-relay-parent-'));
+  const child = await startProxy({ mode: 'inspect', certs: certs2, upstreamCa: pki.caFile, upstreamProxy: `http://127.0.0.1:${parent.port}` });
+  t.teardown(async () => {
+    await child.stop();
+    await parent.stop();
+  });
+  const { socket } = await openTunnel(child.port, 'relay.test:443');
+  const s = await tlsOverTunnel(socket, 'relay.test', await readFile(join(certs2, 'ca.pem'), 'utf8'));
+  let got = '';
+  const body = crypto.randomBytes(300_000);
+  s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  s.write(`PUT /via-parent HTTP/1.1\r\nHost: relay.test\r\nContent-Length: ${body.length}\r\n\r\n`);
+  s.write(body);
+  const deadline = Date.now() + 5000;
+  while (!got.includes('PUT /via-parent') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.match(got, new RegExp(`^HTTP/1\\.1 200 [^]*PUT /via-parent ${body.length} ${crypto.createHash('sha256').update(body).digest('hex').slice(0, 16)}`));
+  s.destroy();
+  const [pc] = await parent.waitFor('connect', 1, (x) => x.host === 'relay.test');
+  t.match(pc, { host: 'relay.test', port: 443 }, 'the parent saw a CONNECT for the original host');
+  const [cc] = await child.waitFor('connect', 1, (x) => x.host === 'relay.test');
+  t.match(cc, { decision: 'inspect', upstream: `127.0.0.1:${parent.port}` });
+});
+
+t.test('inspecting through a parent: an untrusted origin certificate is still refused (502 upstream_tls_failed)', async (t) => {
+  const parent = await startProxy({ connectTo: [`relay.test:443:127.0.0.1:${nodePort}`] });
+  const certs3 = await mkdtemp(join(tmpdir(), 'ap-relay-parent2-'));
+  // no --upstream-ca: the test CA that signed relay.test is not trusted by this child
+  const child = await startProxy({ mode: 'inspect', certs: certs3, upstreamProxy: `http://127.0.0.1:${parent.port}` });
+  t.teardown(async () => {
+    await child.stop();
+    await parent.stop();
+  });
+  const { socket } = await openTunnel(child.port, 'relay.test:443');
+  const s = await tlsOverTunnel(socket, 'relay.test', await readFile(join(certs3, 'ca.pem'), 'utf8'));
+  let got = '';
+  s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  s.write('GET /x HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  const deadline = Date.now() + 5000;
+  while (!got.includes('\r\n\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.match(got, /^HTTP\/1\.1 502 [^]*X-Proxy-Error: upstream_tls_failed/i);
+  s.destroy();
+});
