@@ -19,6 +19,7 @@ import { createInterceptor, type Interceptor } from './tunnel/intercept.js';
 import { ensureCa, exportCa } from './tls/ca.js';
 import { createMinter } from './tls/mint.js';
 import { createContextCache } from './tls/context-cache.js';
+import { warmTlsPaths } from './tls/warmup.js';
 import { createSessionCache, upstreamSecureContext } from './tls/options.js';
 import { loadHtpasswd, formatHtpasswdIssue } from './proxy/htpasswd.js';
 import { createAuthenticator, type Authenticator } from './proxy/auth.js';
@@ -56,7 +57,8 @@ async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, 
   // warm the first-request path at start: the upstream trust store (~140 roots parsed once) and one mint
   // (forge, native signing, SecureContext), so the first inspected host does not pay for them
   upstreamSecureContext(upstreamCa);
-  await minter.mint('warmup.autopatch-proxy.invalid');
+  const warm = await minter.mint('warmup.autopatch-proxy.invalid');
+  await warmTlsPaths(warm, ca.certPem);
   const trust = { ca: upstreamCa, sessions: createSessionCache() };
   return createInterceptor({
     cache,
