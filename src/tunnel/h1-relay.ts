@@ -7,8 +7,8 @@
 import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import { parseRequestHead, parseResponseHead, requestFraming, responseFraming, fieldTokens, ChunkedScanner, type H1Head, type Framing } from './h1-parse.js';
-import { HOP_BY_HOP } from '../proxy/hop-by-hop.js';
-import { rawErrorResponse } from '../proxy/errors.js';
+import { HOP_BY_HOP, connectionNamed } from '../proxy/hop-by-hop.js';
+import { rawErrorResponse, reasonOfError } from '../proxy/errors.js';
 import type { Reason } from '../policy/types.js';
 import type { ReadSink } from './read-sink.js';
 
@@ -65,15 +65,9 @@ function errorCode(err: unknown): string {
   return e?.detail ?? e?.code ?? 'error';
 }
 
-function reasonOf(err: unknown): Reason {
-  const code = (err as { code?: string } | null)?.code;
-  if (code === 'upstream_tls_failed' || code === 'upstream_timeout' || code === 'dns_failed' || code === 'destination_not_allowed') return code;
-  return 'upstream_unreachable';
-}
-
 /** The head to send on: start line, every field except the hop-by-hop ones, plus `extra` fields. */
 export function rewriteHead(startLine: string, head: H1Head, keepUpgrade: boolean, extra: string): string {
-  const named = new Set(fieldTokens(head, 'connection').map((t) => t.toLowerCase()));
+  const named = connectionNamed(fieldTokens(head, 'connection').join(','));
   let out = startLine + '\r\n';
   for (const [k, v] of head.headers) {
     const l = k.toLowerCase();
@@ -384,7 +378,6 @@ export function startH1Relay(o: H1RelayOptions): void {
       const r = reqScanner!.push(buf, at, buf.length);
       if ('error' in r) {
         // part of the request went upstream already: nothing sensible can follow
-        if (ex) ex.failure = { reason: 'bad_request', code: `bad_chunked_request: ${r.error}` };
         return answer('bad_request', `bad_chunked_request: ${r.error}`);
       }
       if (r.consumed > 0) writeUp(buf.subarray(at, at + r.consumed));
@@ -450,7 +443,7 @@ export function startH1Relay(o: H1RelayOptions): void {
       },
       (err: unknown) => {
         if (ex !== current) return;
-        answer(reasonOf(err), errorCode(err));
+        answer(reasonOfError(err), errorCode(err));
       },
     );
   };
