@@ -109,7 +109,7 @@ async function main() {
       await s.start(ctx);
       s.route = routeFor(s, ctx);
       info.startRssKB = s.watch.rssKB();
-      info.cold = await P.cold(s.route, cfg);
+      info.cold = await P.cold(s.route, cfg, origin.tlsPort);
       info.interception = await P.interception(direct, s.route, cfg);
       log(`${s.id}: cold ${info.cold.ms?.toFixed(1)} ms${info.cold.error ? ` (${info.cold.error})` : ''}; intercepted: ${info.interception.intercepted ?? info.interception.error}`);
     } catch (e) { info.startError = e.message; log(`${s.id}: could not start: ${e.message}`); await s.stop(); }

@@ -204,3 +204,25 @@ export function pct(values, p) {
   return a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))];
 }
 export const median = (values) => pct(values, 50);
+
+/**
+ * A minimal in-process CONNECT relay to 127.0.0.1:toPort, used only to warm the bench client's own
+ * CONNECT + TLS code before a proxy's cold first request is timed (so that figure is the proxy's, not
+ * the client's first-use cost). Loopback only; close() ends it.
+ */
+export async function startWarmRelay(toPort) {
+  const server = net.createServer((c) => {
+    c.on('error', () => {});
+    c.once('data', (d) => {
+      if (!d.includes('\r\n\r\n')) return c.destroy();
+      const u = net.connect({ host: LOOPBACK, port: toPort }, () => {
+        c.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        c.pipe(u); u.pipe(c);
+      });
+      u.on('error', () => c.destroy());
+      c.on('close', () => u.destroy());
+    });
+  });
+  await new Promise((r) => server.listen(0, LOOPBACK, r));
+  return { port: server.address().port, close: () => new Promise((r) => server.close(r)) };
+}
