@@ -14,6 +14,7 @@ import { createMetrics, catalogRuleCounts } from './observability/metrics.js';
 import { adminRoutes } from './observability/admin-routes.js';
 import { loadCalibration, calibrationPath } from './report/index.js';
 import { openTlsUpstream } from './tunnel/upstream.js';
+import { createUpstreamPool, UPSTREAM_POOL_DEFAULTS } from './tunnel/upstream-pool.js';
 import { createIdleSweeper } from './tunnel/idle-sweeper.js';
 import { createInterceptor, type Interceptor } from './tunnel/intercept.js';
 import { ensureCa, exportCa } from './tls/ca.js';
@@ -64,6 +65,7 @@ async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, 
     cache,
     telemetry,
     maxHeaderBytes: config.limits.maxHeaderBytes,
+    pool: createUpstreamPool(UPSTREAM_POOL_DEFAULTS),
     open: (target, servername) => openTlsUpstream(target, servername, config, ctx.deny, ctx.parent, trust),
   });
 }
@@ -178,6 +180,7 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
       if (admin) admin.close();
       if (proxy) await proxy.drain(config.limits.graceMs);
       ctx.idle.stop();
+      ctx.interceptor?.close();
       log.logger.info({ event: 'stop' }, 'autopatch-proxy stopped');
       await log.flush();
     },

@@ -2,24 +2,19 @@
 // and each response head from the upstream, rewrites only the hop-by-hop fields, and forwards bodies byte
 // for byte (Content-Length, chunked or close-delimited, framed by h1-parse.ts) without re-framing or copying.
 // One exchange at a time per tunnel: a pipelined request waits, unread, until the response before it ends.
-// The upstream connection is kept alive between requests and dialled again when the origin closes it.
+// Between requests the tunnel holds its upstream connection in upstream-pool.ts, which takes it back when
+// the tunnel stays idle; the next request then takes one from the pool or dials. Connections that carry
+// NTLM/Negotiate authentication stay with their tunnel.
 // 101 Switching Protocols turns the tunnel into a byte splice. I/O shell over the pure h1-parse.ts.
 import type { Duplex } from 'node:stream';
-import type tls from 'node:tls';
 import { parseRequestHead, parseResponseHead, requestFraming, responseFraming, fieldTokens, ChunkedScanner, type H1Head, type Framing } from './h1-parse.js';
 import { HOP_BY_HOP, connectionNamed } from '../proxy/hop-by-hop.js';
 import { rawErrorResponse, reasonOfError } from '../proxy/errors.js';
 import type { Reason } from '../policy/types.js';
-import type { ReadSink } from './read-sink.js';
+import type { UpstreamConn, UpstreamUser } from './upstream-pool.js';
 
 /** Bytes queued towards either side before reading the other pauses. */
 export const H1_HIGH_WATER = 256 * 1024;
-
-/** A verified upstream TLS connection; `sink` is set when it reads into the relay's recycled buffers. */
-export interface UpstreamConn {
-  socket: tls.TLSSocket;
-  sink: ReadSink | null;
-}
 
 export interface ExchangeResult {
   method: string;
@@ -39,10 +34,16 @@ export interface ExchangeResult {
 
 export interface H1RelayOptions {
   client: Duplex;
-  /** The connection opened before the 200 (its handshake may still be running). */
+  /** The connection opened before the 200 (its handshake may still be running); the tunnel owns it. */
   first: Promise<UpstreamConn>;
-  /** A new connection for the same destination, after the origin closed the previous one. */
-  redial(): Promise<UpstreamConn>;
+  /** A connection to the same destination: an idle one from the pool, or a new one. */
+  acquire(): Promise<UpstreamConn>;
+  /** Keeps an idle connection for the tunnel until it is needed or reclaimed (reclaim: the tunnel lets go). */
+  hold(conn: UpstreamConn, reclaim: () => void): void;
+  /** The tunnel uses the connection it held. */
+  unhold(conn: UpstreamConn): void;
+  /** Gives back a reusable connection the tunnel will not use again (another tunnel may take it). */
+  release(conn: UpstreamConn): void;
   maxHeaderBytes: number;
   /** Host name for error answers. */
   name: string;
@@ -64,6 +65,9 @@ function errorCode(err: unknown): string {
   const e = err as { code?: string; detail?: string } | null;
   return e?.detail ?? e?.code ?? 'error';
 }
+
+/** NTLM and Negotiate (RFC 4559) authenticate the connection they run on. */
+const isConnectionAuth = (t: string) => /^(ntlm|negotiate)\b/i.test(t);
 
 /** The head to send on: start line, every field except the hop-by-hop ones, plus `extra` fields. */
 export function rewriteHead(startLine: string, head: H1Head, keepUpgrade: boolean, extra: string): string {
@@ -88,7 +92,11 @@ export function startH1Relay(o: H1RelayOptions): void {
   let ex: Exchange | null = null;
 
   let up: UpstreamConn | null = null;
-  let firstUsed = false;
+  // `first` is handed on once: to the first request, or to the pool when it is ready before any request
+  let firstDone = false;
+  let firstError: unknown = null;
+  // NTLM/Negotiate authenticate the connection, not the request: such a connection stays with this tunnel
+  let pinned = false;
   let resState: 'idle' | 'head' | 'body' | 'tunnel' = 'idle';
   let resHead: Buffer | null = null;
   let resFraming: Framing = { kind: 'none' };
@@ -169,6 +177,8 @@ export function startH1Relay(o: H1RelayOptions): void {
       if (reqState !== 'head' || ex) return;
       const rest = pending;
       pending = null;
+      // idle now (unless a pipelined request waits): the pool may take the connection back
+      if (up && !pinned && !(rest && rest.length > 0)) holdIdle(up);
       client.resume();
       if (rest && rest.length > 0) onClientData(rest);
     });
@@ -290,6 +300,7 @@ export function startH1Relay(o: H1RelayOptions): void {
     }
     ex.status = status;
     ex.responseStarted = true;
+    if (status === 401 && !pinned && fieldTokens(head, 'www-authenticate').some(isConnectionAuth)) pinned = true;
     const upClose = fieldTokens(head, 'connection').some((t) => t.toLowerCase() === 'close') || head.minor === 0;
     if (upClose || f.kind === 'close') upReusable = false;
     if (f.kind === 'close') ex.closeAfter = true;
@@ -305,44 +316,69 @@ export function startH1Relay(o: H1RelayOptions): void {
     return true;
   };
 
-  const attach = (conn: UpstreamConn) => {
-    up = conn;
-    upReusable = true;
-    const s = conn.socket;
-    if (conn.sink) conn.sink.setHandler((buf, n, retain) => onUpstream(conn, buf, n, retain));
-    else
-      s.on('data', (d: Buffer) => {
-        if (!onUpstream(conn, d, d.length, null)) s.pause();
-      });
-    s.on('error', () => {});
-    s.once('end', () => {
+  const user: UpstreamUser = {
+    data: onUpstream,
+    end(conn) {
       if (conn !== up) return;
       if (resState === 'body' && resFraming.kind === 'close') {
         up = null;
         return responseDone();
       }
       if (resState === 'tunnel') return client.end();
-    });
-    s.once('close', () => {
+    },
+    close(conn) {
       if (conn !== up) return;
       up = null;
       if (resState === 'idle') return; // an idle keep-alive connection the origin closed: dial again when needed
       if (resState === 'tunnel') return client.end();
       if (resState === 'body' && resFraming.kind === 'close') return responseDone();
       answer('upstream_unreachable', 'upstream_closed');
+    },
+  };
+  const attach = (conn: UpstreamConn) => {
+    up = conn;
+    upReusable = true;
+    conn.user = user;
+  };
+  const holdIdle = (conn: UpstreamConn) => {
+    // reading may have paused for a slow client: an idle connection must notice a close or stray bytes
+    conn.socket.resume();
+    o.hold(conn, () => {
+      if (up === conn) up = null;
     });
   };
 
+  o.first.then(
+    (c) => {
+      if (firstDone) return;
+      firstDone = true;
+      if (reqState === 'closed') return void c.socket.destroy();
+      // ready before the first request: held like any idle connection
+      attach(c);
+      holdIdle(c);
+    },
+    (err: unknown) => {
+      if (!firstDone) firstError = err;
+    },
+  );
   const getUpstream = (): Promise<UpstreamConn> => {
-    if (up && !up.socket.destroyed) return Promise.resolve(up);
-    if (!firstUsed) {
-      firstUsed = true;
-      // the first connection may have been closed by the origin while the client was still handshaking
-      return o.first.then((c) => (c.socket.destroyed ? o.redial() : c));
+    if (up && up.usable) {
+      o.unhold(up);
+      return Promise.resolve(up);
     }
-    return o.redial();
+    if (firstError) {
+      const err = firstError;
+      firstError = null;
+      firstDone = true;
+      return Promise.reject(err);
+    }
+    if (!firstDone) {
+      firstDone = true;
+      // the first connection may have been closed by the origin while the client was still handshaking
+      return o.first.then((c) => (c.usable ? c : o.acquire()));
+    }
+    return o.acquire();
   };
-  o.first.catch(() => {});
 
   // ---- client → upstream ----
   const writeUp = (data: Buffer) => {
@@ -406,6 +442,7 @@ export function startH1Relay(o: H1RelayOptions): void {
     const conn = fieldTokens(head, 'connection').map((t) => t.toLowerCase());
     const upgrade = conn.includes('upgrade') && fieldTokens(head, 'upgrade').length > 0;
     const rangeField = head.headers.find(([k]) => k.toLowerCase() === 'range');
+    if (!pinned && fieldTokens(head, 'authorization').some(isConnectionAuth)) pinned = true;
     ex = {
       method: head.method,
       target: head.target,
@@ -477,9 +514,19 @@ export function startH1Relay(o: H1RelayOptions): void {
     }
   });
   client.once('close', () => {
+    const busy = ex !== null;
     if (ex) finish({ incomplete: 'client_closed' });
+    if (up) {
+      o.unhold(up);
+      // an idle, reusable connection outlives its tunnel in the pool
+      if (!busy && resState === 'idle' && upReusable && !pinned && up.usable) o.release(up);
+      else up.socket.destroy();
+      up = null;
+    }
     reqState = 'closed';
-    up?.socket.destroy();
-    up = null;
+    if (!firstDone) {
+      firstDone = true;
+      o.first.then((c) => c.socket.destroy(), () => {});
+    }
   });
 }

@@ -10,11 +10,14 @@ import { elapsedMs, type RequestRecord } from '../observability/records.js';
 import { redactUrl } from '../proxy/target.js';
 import type { TlsUpstream } from './upstream.js';
 import { startH1Relay, type ExchangeResult } from './h1-relay.js';
+import { UpstreamConn, type UpstreamPool } from './upstream-pool.js';
 
 export interface Interceptor {
   /** Dials the upstream of an inspected tunnel; its TLS handshake (verified against `servername`) starts at once. */
   open(target: TunnelParts['target'], servername: string): Promise<TlsUpstream>;
   intercept(parts: TunnelParts, done: (err: Error | null) => void): void;
+  /** Closes the idle upstream connections (at stop). */
+  close(): void;
 }
 
 export interface InterceptorDeps {
@@ -23,6 +26,8 @@ export interface InterceptorDeps {
   /** openTlsUpstream bound to the configuration (direct or through the parent). */
   open(target: TunnelParts['target'], servername: string): Promise<TlsUpstream>;
   maxHeaderBytes: number;
+  /** Idle upstream connections shared by the tunnels to one destination. */
+  pool: UpstreamPool;
 }
 
 // Alerts a client sends when it refuses our certificate (pinning, or the CA not enrolled): RFC 8446 §6.2
@@ -31,6 +36,7 @@ const CERT_REJECTED = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNS
 export function createInterceptor(deps: InterceptorDeps): Interceptor {
   return {
     open: deps.open,
+    close: () => deps.pool.close(),
     intercept(parts, done) {
       const { client, initial, target, connRec } = parts;
       const first = parts.tls;
@@ -45,10 +51,14 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
       first.secure.catch((err: Error & { detail?: string }) => {
         if (!connRec.error) connRec.error = err.detail ?? (err as NodeJS.ErrnoException).code ?? 'upstream_tls';
       });
+      let relayed = false; // from then on the relay owns the first connection (it may lend it to the pool)
       client.once('close', () => {
-        first.socket.destroy();
+        if (!relayed) first.socket.destroy();
         done(null);
       });
+      // pooled connections are shared by destination and by the name they were verified against
+      const key = `${name}\n${target.host}:${target.port}`;
+      const wrap = (c: { socket: tls.TLSSocket; sink: TlsUpstream['sink'] }) => new UpstreamConn(key, c.socket, c.sink);
 
       if (initial.length > 0) client.unshift(initial);
       deps.cache.get(name).then(
@@ -60,10 +70,14 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
             client.destroy();
           });
           clientTls.once('close', () => client.destroy());
+          relayed = true;
           startH1Relay({
             client: clientTls,
-            first: first.secure,
-            redial: async () => (await deps.open(target, name)).secure,
+            first: first.secure.then(wrap),
+            acquire: async () => deps.pool.take(key) ?? wrap(await (await deps.open(target, name)).secure),
+            hold: (conn, reclaim) => deps.pool.hold(conn, reclaim),
+            unhold: (conn) => deps.pool.unhold(conn),
+            release: (conn) => deps.pool.park(conn),
             maxHeaderBytes: deps.maxHeaderBytes,
             name,
             onExchange: (x) => deps.telemetry.request(requestRecord(x)),

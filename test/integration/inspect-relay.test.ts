@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createTestPki } from '../helpers/pki.js';
 import { startProxy } from '../helpers/proxy.js';
 import { openTunnel, tlsOverTunnel } from '../helpers/clients.js';
+import { UPSTREAM_POOL_DEFAULTS } from '../../src/tunnel/upstream-pool.js';
 
 const pki = await createTestPki();
 
@@ -18,6 +19,8 @@ const pki = await createTestPki();
 interface Seen { method: string; url: string; headers: Record<string, string | string[] | undefined>; bodyLength: number; bodySha: string; trailers: Record<string, string | undefined> }
 const seen: Seen[] = [];
 let originConnections = 0;
+let originOpen = 0;
+const originConnId = new WeakMap<object, number>();
 const node = https.createServer({ ...(await pki.issue(['relay.test'])), minVersion: 'TLSv1.2', keepAliveTimeout: 60_000 }, (req, res) => {
   const h = crypto.createHash('sha256');
   let n = 0;
@@ -27,6 +30,7 @@ const node = https.createServer({ ...(await pki.issue(['relay.test'])), minVersi
   });
   req.on('end', () => {
     seen.push({ method: req.method!, url: req.url!, headers: req.headers, bodyLength: n, bodySha: h.digest('hex'), trailers: req.trailers });
+    res.setHeader('X-Origin-Conn', String(originConnId.get(req.socket)));
     const path = req.url!.split('?')[0];
     if (path === '/chunked') {
       res.writeHead(200, { 'Content-Type': 'text/plain', Trailer: 'X-Checksum' });
@@ -43,6 +47,8 @@ const node = https.createServer({ ...(await pki.issue(['relay.test'])), minVersi
     } else if (path === '/range') {
       const body = Buffer.from('0123456789');
       res.writeHead(206, { 'Content-Range': 'bytes 2-5/10', 'Content-Length': '4' }).end(body.subarray(2, 6));
+    } else if (path === '/ntlm') {
+      res.writeHead(401, { 'WWW-Authenticate': 'NTLM', 'Content-Length': '0' }).end();
     } else if (path === '/close-after') {
       res.writeHead(200, { 'Content-Length': '3', Connection: 'close' }).end('bye');
     } else {
@@ -52,7 +58,11 @@ const node = https.createServer({ ...(await pki.issue(['relay.test'])), minVersi
     }
   });
 });
-node.on('connection', () => originConnections++);
+node.on('secureConnection', (s) => {
+  originConnId.set(s, ++originConnections);
+  originOpen++;
+  s.once('close', () => originOpen--);
+});
 node.on('checkContinue', (req, res) => {
   res.writeContinue();
   node.emit('request', req, res);
@@ -103,6 +113,9 @@ t.teardown(async () => {
 });
 
 /** A TLS connection through an inspected tunnel, with a reader that collects everything. */
+const connOf = (text: string) => Number(/x-origin-conn: (\d+)/i.exec(text)?.[1]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function connectTo(host: string) {
   const { socket } = await openTunnel(proxy.port, `${host}:443`);
   const s = await tlsOverTunnel(socket, host, proxyCa);
@@ -249,17 +262,79 @@ t.test('hop-by-hop fields are dropped both ways; Range and 206 pass untouched an
   t.match(rec, { status: 206, range: 'bytes=2-5', inTunnel: true, decision: 'inspect' });
 });
 
-t.test('the origin closing a keep-alive connection: the next request dials again', async (t) => {
+t.test('the origin closing a keep-alive connection: the next request goes on another connection', async (t) => {
   const c = await connectTo('relay.test');
-  const before = originConnections;
   c.s.write('GET /close-after HTTP/1.1\r\nHost: relay.test\r\n\r\n');
-  t.match(await c.until((x) => x.endsWith('bye')), /^HTTP\/1\.1 200 /);
+  const first = await c.until((x) => x.endsWith('bye'));
+  t.match(first, /^HTTP\/1\.1 200 /);
   c.reset();
   c.s.write('GET /again HTTP/1.1\r\nHost: relay.test\r\n\r\n');
-  t.match(await c.until((x) => x.includes('GET /again')), /^HTTP\/1\.1 200 /);
-  t.equal(originConnections - before, 1, 'one new origin connection for the second request');
+  const second = await c.until((x) => x.includes('GET /again'));
+  t.match(second, /^HTTP\/1\.1 200 /);
+  t.ok(connOf(first) > 0 && connOf(second) > 0, 'the origin named its connections');
+  t.not(connOf(second), connOf(first), 'the second request went on another origin connection');
   t.notOk(c.ended, 'the client tunnel stays open');
   c.s.destroy();
+});
+
+
+t.test('upstream pool: an idle connection left by a closed tunnel serves another tunnel instead of a new dial', async (t) => {
+  const b = await connectTo('relay.test');
+  b.s.write('GET /b HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  const bConn = connOf(await b.until((x) => x.includes('GET /b')));
+  b.s.destroy(); // idle and reusable: its connection goes to the pool
+  await sleep(50);
+  const a = await connectTo('relay.test');
+  a.s.write('GET /close-after HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  const aFirst = connOf(await a.until((x) => x.endsWith('bye')));
+  a.reset();
+  const dialled = originConnections;
+  a.s.write('GET /again HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  const again = connOf(await a.until((x) => x.includes('GET /again')));
+  t.not(aFirst, bConn);
+  t.equal(again, bConn, "the request went on the closed tunnel's idle connection");
+  t.equal(originConnections, dialled, 'no new origin connection');
+  a.s.destroy();
+});
+
+t.test('upstream pool: idle tunnels give their upstream connection back; a destination keeps at most maxIdle', async (t) => {
+  const n = UPSTREAM_POOL_DEFAULTS.maxIdle + 8;
+  const opened = originConnections;
+  const tunnels = [];
+  for (let i = 0; i < n; i++) tunnels.push(await connectTo('relay.test'));
+  for (let i = 0; i < 40 && originConnections - opened < n; i++) await sleep(25); // the origin's side of the last handshakes
+  t.ok(originConnections - opened >= n, `each tunnel opened its upstream before the 200 (${originConnections - opened} of ${n})`);
+  // unused for holdMs, each tunnel's connection goes to the pool, which keeps maxIdle of them
+  const deadline = Date.now() + 5000;
+  while (originOpen > UPSTREAM_POOL_DEFAULTS.maxIdle && Date.now() < deadline) await sleep(50);
+  t.ok(originOpen <= UPSTREAM_POOL_DEFAULTS.maxIdle, `origin connections open: ${originOpen}`);
+  t.ok(tunnels.every((c) => !c.ended), `all ${n} client tunnels stay open`);
+  for (const c of tunnels.slice(0, 3)) {
+    c.s.write('GET /after-idle HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+    t.match(await c.until((x) => x.includes('GET /after-idle')), /^HTTP\/1\.1 200 /, 'an idle tunnel still works');
+  }
+  for (const c of tunnels) c.s.destroy();
+});
+
+t.test('upstream pool: a connection that carries NTLM authentication stays with its tunnel', async (t) => {
+  const a = await connectTo('relay.test');
+  a.s.write('GET /ntlm HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  const challenged = await a.until((x) => /\r\n\r\n$/.test(x));
+  t.match(challenged, /^HTTP\/1\.1 401 [^]*www-authenticate: NTLM/i);
+  const pinned = connOf(challenged);
+  a.reset();
+  // well past holdMs, and another tunnel leaves a newer idle connection in the pool
+  await sleep(UPSTREAM_POOL_DEFAULTS.holdMs * 2 + 200);
+  const b = await connectTo('relay.test');
+  b.s.write('GET /b2 HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  const bConn = connOf(await b.until((x) => x.includes('GET /b2')));
+  b.s.destroy();
+  await sleep(50);
+  a.s.write('GET /ntlm-2 HTTP/1.1\r\nHost: relay.test\r\nAuthorization: NTLM TlRMTVNTUAABAAAA\r\n\r\n');
+  const next = connOf(await a.until((x) => x.includes('GET /ntlm-2')));
+  t.not(bConn, pinned);
+  t.equal(next, pinned, 'the authenticated connection was kept for its tunnel');
+  a.s.destroy();
 });
 
 t.test('a close-delimited response is relayed whole and then the tunnel closes', async (t) => {
@@ -328,6 +403,9 @@ t.test('inspecting through a parent proxy: TLS to the origin runs inside the par
   while (!got.includes('PUT /via-parent') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   t.match(got, new RegExp(`^HTTP/1\\.1 200 [^]*PUT /via-parent ${body.length} ${crypto.createHash('sha256').update(body).digest('hex').slice(0, 16)}`));
   s.destroy();
+  // the child keeps its idle connection to the origin (its upstream pool) until it stops; the parent logs
+  // its tunnel when that closes
+  await child.stop();
   const [pc] = await parent.waitFor('connect', 1, (x) => x.host === 'relay.test');
   t.match(pc, { host: 'relay.test', port: 443 }, 'the parent saw a CONNECT for the original host');
   const [cc] = await child.waitFor('connect', 1, (x) => x.host === 'relay.test');
