@@ -20,7 +20,7 @@ import { createInterceptor, type Interceptor } from './tunnel/intercept.js';
 import { ensureCa, exportCa } from './tls/ca.js';
 import { createMinter } from './tls/mint.js';
 import { createContextCache } from './tls/context-cache.js';
-import { warmTlsPaths } from './tls/warmup.js';
+import { warmProxyPaths, type WarmupInspect } from './proxy/warmup.js';
 import { createSessionCache, upstreamSecureContext } from './tls/options.js';
 import { loadHtpasswd, formatHtpasswdIssue } from './proxy/htpasswd.js';
 import { createAuthenticator, type Authenticator } from './proxy/auth.js';
@@ -37,7 +37,7 @@ export class StartError extends Error {
   readonly code = 'start_failed';
 }
 
-async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, notice: (msg: string) => void): Promise<Interceptor> {
+async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, notice: (msg: string) => void): Promise<{ interceptor: Interceptor; warm: WarmupInspect }> {
   const ca = await ensureCa(config.certsDir);
   if (ca.created) notice(`created the inspection CA in ${ca.certPath} (enrol it on devices: autopatch-proxy ca export)`);
   const minter = await createMinter(ca);
@@ -55,19 +55,18 @@ async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, 
       throw new StartError(`--upstream-ca: cannot read ${config.upstreamCa} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  // warm the first-request path at start: the upstream trust store (~140 roots parsed once) and one mint
-  // (forge, native signing, SecureContext), so the first inspected host does not pay for them
+  // the upstream trust store (~140 roots) is parsed once, here rather than on the first inspected request;
+  // the rest of that request's first-use costs are paid by the warm-up tunnels (proxy/warmup.ts)
   upstreamSecureContext(upstreamCa);
-  const warm = await minter.mint('warmup.autopatch-proxy.invalid');
-  await warmTlsPaths(warm, ca.certPem);
   const trust = { ca: upstreamCa, sessions: createSessionCache() };
-  return createInterceptor({
+  const interceptor = createInterceptor({
     cache,
     telemetry,
     maxHeaderBytes: config.limits.maxHeaderBytes,
     pool: createUpstreamPool(UPSTREAM_POOL_DEFAULTS),
     open: (target, servername) => openTlsUpstream(target, servername, config, ctx.deny, ctx.parent, trust),
   });
+  return { interceptor, warm: { minter, caPem: ca.certPem } };
 }
 
 async function buildAuth(file: string, notice: (msg: string) => void): Promise<Authenticator> {
@@ -125,9 +124,12 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
     idle: createIdleSweeper(config.limits.idleTimeoutMs),
     draining: false,
   };
+  let warmInspect: WarmupInspect | null = null;
   if (config.mode === 'inspect') {
     try {
-      ctx.interceptor = await buildInterceptor(config, ctx, telemetry, notice);
+      const built = await buildInterceptor(config, ctx, telemetry, notice);
+      ctx.interceptor = built.interceptor;
+      warmInspect = built.warm;
     } catch (e) {
       if (e instanceof StartError) throw e;
       const err = e as NodeJS.ErrnoException;
@@ -163,6 +165,10 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
     ctx,
     metrics,
     async start() {
+      // the first device after a start finds warm code: one spliced and one inspected tunnel, privately
+      const warmStarted = performance.now();
+      const warmed = await warmProxyPaths(ctx, warmInspect);
+      const warmupMs = Math.round(performance.now() - warmStarted);
       proxy = createProxyServer(ctx);
       const p = await listen(proxy.server, config.listen.host, config.listen.port);
       listening = true;
@@ -172,7 +178,7 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
         admin = createAdminServer({ ...adminRoutes(metrics), ...extraRoutes(), '/proxy.pac': pac }, () => listening);
         a = await listen(admin, config.admin.host, config.admin.port);
       }
-      log.logger.info({ event: 'start', listen: `${p.address}:${p.port}`, admin: a ? `${a.address}:${a.port}` : null, mode: config.mode }, 'autopatch-proxy listening');
+      log.logger.info({ event: 'start', listen: `${p.address}:${p.port}`, admin: a ? `${a.address}:${a.port}` : null, mode: config.mode, warmed, warmupMs }, 'autopatch-proxy listening');
       return { proxy: p, admin: a };
     },
     async stop() {

@@ -35,7 +35,14 @@ const CERT_REJECTED = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNS
 
 export function createInterceptor(deps: InterceptorDeps): Interceptor {
   return {
-    open: deps.open,
+    async open(target, servername) {
+      const upstream = await deps.open(target, servername);
+      // the client leg's certificate is minted (or found) while the client reads the 200 and sends its
+      // ClientHello, and the upstream handshake runs: started once the 200 has gone out, not before it
+      const secureContext = new Promise<tls.SecureContext>((resolve) => setImmediate(() => resolve(deps.cache.get(servername))));
+      secureContext.catch(() => {});
+      return { ...upstream, context: { name: servername, secureContext } };
+    },
     close: () => deps.pool.close(),
     intercept(parts, done) {
       const { client, initial, target, connRec } = parts;
@@ -61,7 +68,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
       const wrap = (c: { socket: tls.TLSSocket; sink: TlsUpstream['sink'] }) => new UpstreamConn(key, c.socket, c.sink);
 
       if (initial.length > 0) client.unshift(initial);
-      deps.cache.get(name).then(
+      (first.context?.name === name ? first.context.secureContext : deps.cache.get(name)).then(
         (secureContext) => {
           if (client.destroyed) return;
           const clientTls = new tls.TLSSocket(client, { isServer: true, ...serverSocketOptions(), secureContext, SNICallback: deps.cache.sniCallbackFor(name) });

@@ -117,6 +117,11 @@ export interface TlsUpstream {
   /** Settles with the verified handshake; rejects with code upstream_tls_failed (detail: the TLS error code). */
   secure: Promise<{ socket: tls.TLSSocket; sink: ReadSink | null }>;
   upstream: string;
+  /**
+   * The client leg's certificate for the same name, minted while the upstream connects (set by the
+   * interceptor): the first request to a new host does not wait for the mint after the ClientHello.
+   */
+  context?: { name: string; secureContext: Promise<tls.SecureContext> };
 }
 
 export class UpstreamTlsError extends DialError {
