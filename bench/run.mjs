@@ -76,7 +76,8 @@ async function main() {
   if (nofile < cfg.idleN + 500) log(`warning: open-files limit ${nofile} is low for ${cfg.idleN} idle tunnels`);
   const cpus = os.cpus().length;
   const pin = !cfg.noPin && cpus >= 2 && have('taskset') && pinSelf(cfg.loadCpus);
-  const ctx = { workDir, readyTimeoutMs: cfg.readyTimeoutMs, proxyCpus: pin ? cfg.proxyCpus : null };
+  // every bench connection comes from 127.0.0.1: our per-client limit (default 2000) must not cap the idle phase
+  const ctx = { workDir, readyTimeoutMs: cfg.readyTimeoutMs, proxyCpus: pin ? cfg.proxyCpus : null, maxClientConnections: Math.max(2000, cfg.idleN + 500) };
   log(`work dir ${workDir}; mode ${cfg.mode}; ${pin ? `load on CPU ${cfg.loadCpus}, proxies on CPU ${cfg.proxyCpus}` : 'no CPU pinning'}; bulk client ${cfg.curl ? 'curl' : 'node'}; plain HTTP client ${cfg.wrk ? 'wrk' : 'node'}`);
 
   const names = [...new Set(Object.values(PATHS).map((p) => p.name))];

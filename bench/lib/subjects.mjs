@@ -104,7 +104,7 @@ export function oursSubject(pathName, ctx) {
       const args = [path.join(ROOT, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--admin', 'off',
         '--deny-destinations', '', '--log-file', this.logFile,
         '--connect-to', `${p.name}:443:127.0.0.1:${tlsPort}`, '--connect-to', `${p.name}:80:127.0.0.1:${httpPort}`,
-        '--certs', certsDir, ...p.args];
+        '--certs', certsDir, '--max-client-connections', String(c.maxClientConnections ?? 2000), ...p.args];
       if (pathName === 'inspect') args.push('--upstream-ca', c.pki.caCert);
       return { cmd: process.execPath, args, cwd: ROOT };
     },
