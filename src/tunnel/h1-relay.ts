@@ -83,7 +83,10 @@ export function rewriteHead(startLine: string, head: H1Head, keepUpgrade: boolea
 }
 
 export function startH1Relay(o: H1RelayOptions): void {
-  const { client } = o;
+  // the closures below live as long as the tunnel: they capture these, never `o`, so that the first
+  // connection is not kept reachable (with its socket and read buffer) once the pool or a close took it
+  const { client, maxHeaderBytes, name, onExchange, acquire, hold, unhold, release } = o;
+  let first: Promise<UpstreamConn> | null = o.first;
   let pending: Buffer | null = null; // client bytes not yet handled
   let reqState: 'head' | 'connecting' | 'body' | 'wait' | 'tunnel' | 'closed' = 'head';
   let reqFraming: Framing = { kind: 'none' };
@@ -109,7 +112,7 @@ export function startH1Relay(o: H1RelayOptions): void {
     if (!ex) return;
     const e = ex;
     ex = null;
-    o.onExchange({ method: e.method, target: e.target, range: e.range, status: e.status, bytesIn: e.bytesIn, bytesOut: e.bytesOut, startNs: e.startNs, ...(e.failure ? { failure: e.failure } : {}), ...extra });
+    onExchange({ method: e.method, target: e.target, range: e.range, status: e.status, bytesIn: e.bytesIn, bytesOut: e.bytesOut, startNs: e.startNs, ...(e.failure ? { failure: e.failure } : {}), ...extra });
   };
 
   const closeAll = () => {
@@ -125,7 +128,7 @@ export function startH1Relay(o: H1RelayOptions): void {
       finish(ex ? { incomplete: code } : {});
       return closeAll();
     }
-    const raw = rawErrorResponse(reason, o.name);
+    const raw = rawErrorResponse(reason, name);
     ex.status = Number(raw.slice(9, 12));
     ex.failure = { reason, code };
     ex.bytesOut += Buffer.byteLength(raw);
@@ -210,7 +213,7 @@ export function startH1Relay(o: H1RelayOptions): void {
           const chunk = buf.subarray(at, n);
           resHead = resHead ? Buffer.concat([resHead, chunk]) : Buffer.from(chunk);
           at = n;
-          const r = parseResponseHead(resHead, Math.max(o.maxHeaderBytes, 65536));
+          const r = parseResponseHead(resHead, Math.max(maxHeaderBytes, 65536));
           if (r.kind === 'incomplete') return true;
           if (r.kind === 'error') {
             upReusable = false;
@@ -343,15 +346,16 @@ export function startH1Relay(o: H1RelayOptions): void {
   const holdIdle = (conn: UpstreamConn) => {
     // reading may have paused for a slow client: an idle connection must notice a close or stray bytes
     conn.socket.resume();
-    o.hold(conn, () => {
+    hold(conn, () => {
       if (up === conn) up = null;
     });
   };
 
-  o.first.then(
+  first.then(
     (c) => {
       if (firstDone) return;
       firstDone = true;
+      first = null;
       if (reqState === 'closed') return void c.socket.destroy();
       // ready before the first request: held like any idle connection
       attach(c);
@@ -359,25 +363,29 @@ export function startH1Relay(o: H1RelayOptions): void {
     },
     (err: unknown) => {
       if (!firstDone) firstError = err;
+      first = null;
     },
   );
   const getUpstream = (): Promise<UpstreamConn> => {
     if (up && up.usable) {
-      o.unhold(up);
+      unhold(up);
       return Promise.resolve(up);
     }
     if (firstError) {
       const err = firstError;
       firstError = null;
       firstDone = true;
+      first = null;
       return Promise.reject(err);
     }
-    if (!firstDone) {
+    if (!firstDone && first) {
       firstDone = true;
+      const f = first;
+      first = null;
       // the first connection may have been closed by the origin while the client was still handshaking
-      return o.first.then((c) => (c.usable ? c : o.acquire()));
+      return f.then((c) => (c.usable ? c : acquire()));
     }
-    return o.acquire();
+    return acquire();
   };
 
   // ---- client → upstream ----
@@ -431,7 +439,7 @@ export function startH1Relay(o: H1RelayOptions): void {
 
   const onClientHead = () => {
     const buf = pending!;
-    const r = parseRequestHead(buf, o.maxHeaderBytes);
+    const r = parseRequestHead(buf, maxHeaderBytes);
     if (r.kind === 'incomplete') return;
     if (r.kind === 'error') return refuse(r.reason, r.detail);
     const head = r.head;
@@ -517,16 +525,17 @@ export function startH1Relay(o: H1RelayOptions): void {
     const busy = ex !== null;
     if (ex) finish({ incomplete: 'client_closed' });
     if (up) {
-      o.unhold(up);
+      unhold(up);
       // an idle, reusable connection outlives its tunnel in the pool
-      if (!busy && resState === 'idle' && upReusable && !pinned && up.usable) o.release(up);
+      if (!busy && resState === 'idle' && upReusable && !pinned && up.usable) release(up);
       else up.socket.destroy();
       up = null;
     }
     reqState = 'closed';
-    if (!firstDone) {
+    if (!firstDone && first) {
       firstDone = true;
-      o.first.then((c) => c.socket.destroy(), () => {});
+      first.then((c) => c.socket.destroy(), () => {});
+      first = null;
     }
   });
 }

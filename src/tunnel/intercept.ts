@@ -45,8 +45,10 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
     },
     close: () => deps.pool.close(),
     intercept(parts, done) {
-      const { client, initial, target, connRec } = parts;
-      const first = parts.tls;
+      // the closures below live as long as the tunnel: they capture neither `parts` nor, once the relay
+      // has it, the first upstream connection (the pool may have closed it long before the client leaves)
+      const { client, target, connRec } = parts;
+      let first = parts.tls;
       if (!first) {
         // cannot happen: connect-handler opens the TLS upstream for every inspect decision
         client.destroy();
@@ -58,29 +60,30 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
       first.secure.catch((err: Error & { detail?: string }) => {
         if (!connRec.error) connRec.error = err.detail ?? (err as NodeJS.ErrnoException).code ?? 'upstream_tls';
       });
-      let relayed = false; // from then on the relay owns the first connection (it may lend it to the pool)
       client.once('close', () => {
-        if (!relayed) first.socket.destroy();
+        first?.socket.destroy(); // not handed to the relay yet: it dies with the tunnel
+        first = null;
         done(null);
       });
       // pooled connections are shared by destination and by the name they were verified against
       const key = `${name}\n${target.host}:${target.port}`;
       const wrap = (c: { socket: tls.TLSSocket; sink: TlsUpstream['sink'] }) => new UpstreamConn(key, c.socket, c.sink);
 
-      if (initial.length > 0) client.unshift(initial);
+      if (parts.initial.length > 0) client.unshift(parts.initial);
       (first.context?.name === name ? first.context.secureContext : deps.cache.get(name)).then(
         (secureContext) => {
-          if (client.destroyed) return;
+          if (client.destroyed || !first) return;
+          const firstConn = first.secure.then(wrap);
+          first = null; // from here the relay owns it (and may lend it to the pool)
           const clientTls = new tls.TLSSocket(client, { isServer: true, ...serverSocketOptions(), secureContext, SNICallback: deps.cache.sniCallbackFor(name) });
           clientTls.on('error', (err: NodeJS.ErrnoException) => {
             if (CERT_REJECTED.test(err.code ?? '')) connRec.reason = 'client_rejected_certificate';
             client.destroy();
           });
           clientTls.once('close', () => client.destroy());
-          relayed = true;
           startH1Relay({
             client: clientTls,
-            first: first.secure.then(wrap),
+            first: firstConn,
             acquire: async () => deps.pool.take(key) ?? wrap(await (await deps.open(target, name)).secure),
             hold: (conn, reclaim) => deps.pool.hold(conn, reclaim),
             unhold: (conn) => deps.pool.unhold(conn),
