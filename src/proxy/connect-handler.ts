@@ -6,7 +6,7 @@ import { parseAuthority } from './target.js';
 import { rawErrorResponse, reasonOfError } from './errors.js';
 import type { ProxyContext } from './context.js';
 import { classify, decideSniMismatch } from '../policy/classify.js';
-import type { Decision, Reason } from '../policy/types.js';
+import type { Decision, DecisionKind, Reason } from '../policy/types.js';
 import { checkTls } from '../policy/tls-check.js';
 import { protocolVersionAlert } from '../tls/alert.js';
 import { elapsedMs, newConnectRecord, type ConnectRecord } from '../observability/records.js';
@@ -18,14 +18,18 @@ import { PROXY_AUTHENTICATE } from './auth.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
+const EMPTY = Buffer.alloc(0);
+
 export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: Socket, head: Buffer): void {
   const start = process.hrtime.bigint();
   const rec = newConnectRecord(client.remoteAddress ?? null);
 
   let logged = false;
+  let openAs: DecisionKind | null = null; // counted as an open tunnel of this decision
   const finish = (err?: Error | null) => {
     if (logged) return;
     logged = true;
+    if (openAs) ctx.telemetry.tunnelClose(openAs);
     ctx.tunnels.delete(client);
     ctx.idle.remove(client);
     rec.bytesIn = client.bytesRead;
@@ -40,8 +44,9 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
   });
   client.setNoDelay(true);
   ctx.tunnels.add(client);
-  // deferred: the peek and the splice learn why the socket closed in the same turn; the record carries it
-  client.once('close', () => setImmediate(finish));
+  // deferred: the peek and the splice learn why the socket closed in the same turn; the record carries it.
+  // 'close' comes once: on(), not once() and its wrapper objects (every byte counts on an idle tunnel)
+  client.on('close', () => setImmediate(finish));
 
   const refuse = (reason: Reason, extra: Record<string, string> = {}) => {
     rec.decision = 'deny';
@@ -62,6 +67,8 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
   // the closures below outlive this call for the tunnel's whole life: they must not capture `req` (the
   // CONNECT request with its headers, ~1 KB per idle tunnel) nor any socket they do not need
   const proxyAuthorization = req.headers['proxy-authorization'];
+  // bytes after the CONNECT head (usually none, but a view on the whole read): taken once, then dropped
+  let early: Buffer | null = head.length > 0 ? head : null;
   let decision = classify(target, ctx.catalog, ctx.policy);
   applyDecision(rec, decision);
   if (decision.decision === 'deny') return refuse(decision.reason);
@@ -103,9 +110,10 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     client.setTimeout(0);
     ctx.idle.add(client, () => client.destroy());
 
-    let initial: Buffer = head;
+    let initial: Buffer = early ?? EMPTY;
+    early = null;
     if (decision.detect) {
-      const peek = await peekClientHello(client, head, ctx.config.limits.peekBytes, ctx.config.limits.peekTimeoutMs);
+      const peek = await peekClientHello(client, initial, ctx.config.limits.peekBytes, ctx.config.limits.peekTimeoutMs);
       initial = peek.bytes;
       if (peek.result.kind === 'closed') {
         rec.error = 'closed_before_hello';
@@ -153,7 +161,7 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
       if (client.destroyed) return upstream.destroy();
     }
     ctx.telemetry.tunnelOpen(decision.decision);
-    client.once('close', () => ctx.telemetry.tunnelClose(decision.decision));
+    openAs = decision.decision;
     execute(ctx, decision, { client, upstream, initial, target, sni: rec.sni, connRec: rec, relay: up.relay, tls: tlsUp }, finish);
   })().catch((err: unknown) => {
     rec.error = (err as NodeJS.ErrnoException)?.code ?? 'internal';

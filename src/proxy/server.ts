@@ -52,7 +52,7 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
     }
     const n = (perClient.get(ip) ?? 0) + 1;
     perClient.set(ip, n);
-    socket.once('close', () => {
+    socket.on('close', () => {
       const left = (perClient.get(ip) ?? 1) - 1;
       if (left <= 0) perClient.delete(ip);
       else perClient.set(ip, left);

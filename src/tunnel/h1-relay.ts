@@ -513,7 +513,7 @@ export function startH1Relay(o: H1RelayOptions): void {
   }
 
   client.on('data', onClientData);
-  client.once('end', () => {
+  client.on('end', () => {
     if (reqState === 'tunnel') return up?.socket.end();
     if (ex) ex.closeAfter = true; // answer what was asked, then close
     else {
@@ -521,7 +521,7 @@ export function startH1Relay(o: H1RelayOptions): void {
       client.end();
     }
   });
-  client.once('close', () => {
+  client.on('close', () => {
     const busy = ex !== null;
     if (ex) finish({ incomplete: 'client_closed' });
     if (up) {

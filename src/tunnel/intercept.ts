@@ -60,7 +60,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
       first.secure.catch((err: Error & { detail?: string }) => {
         if (!connRec.error) connRec.error = err.detail ?? (err as NodeJS.ErrnoException).code ?? 'upstream_tls';
       });
-      client.once('close', () => {
+      client.on('close', () => {
         first?.socket.destroy(); // not handed to the relay yet: it dies with the tunnel
         first = null;
         done(null);
@@ -80,7 +80,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
             if (CERT_REJECTED.test(err.code ?? '')) connRec.reason = 'client_rejected_certificate';
             client.destroy();
           });
-          clientTls.once('close', () => client.destroy());
+          clientTls.on('close', () => client.destroy());
           startH1Relay({
             client: clientTls,
             first: firstConn,

@@ -36,8 +36,8 @@ export class UpstreamConn {
         else if (!this.user.data(this, d, d.length, null)) socket.pause();
       });
     socket.on('error', () => {});
-    socket.once('end', () => this.user?.end(this));
-    socket.once('close', () => this.user?.close(this));
+    socket.on('end', () => this.user?.end(this));
+    socket.on('close', () => this.user?.close(this));
   }
   /** Bytes nobody asked for: the connection cannot be trusted with a request. */
   private stray(): boolean {

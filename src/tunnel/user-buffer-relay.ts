@@ -86,7 +86,7 @@ export function createUserBufferRelay(): UserBufferRelay {
       dest = d;
       for (const b of early) d.write(b);
       early = [];
-      source?.once('end', () => d.end());
+      source?.on('end', () => d.end());
       if (d.writableLength > RELAY_HIGH_WATER) {
         waiting = true;
         source?.pause();
