@@ -5,16 +5,17 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
-/** Read size for a tunnel that has shown bulk traffic (a read filled the shared small buffer). */
-export const RELAY_BUFFER_BYTES = 64 * 1024;
+/** Read size for a tunnel that has shown bulk traffic (a read filled the shared small buffer). 128 KiB
+ *  reads halve the reads and writes per GiB against 64 KiB (bench: 0.47 → 0.40 CPU-s/GiB, same throughput). */
+export const RELAY_BUFFER_BYTES = 128 * 1024;
 /** The one read buffer all tunnels share until they show bulk traffic; its data is copied out at once. */
 export const RELAY_SMALL_BUFFER_BYTES = 16 * 1024;
 /** Bytes queued towards the client before reading the upstream pauses (pipe()'s behaviour, bounded). */
-export const RELAY_HIGH_WATER = 256 * 1024;
+export const RELAY_HIGH_WATER = 512 * 1024;
 // Recycled bulk buffers, shared by all tunnels: a buffer goes back when its write completes, so a tunnel
-// holds none once it is idle. Bounded (2 MiB): enough for several bulk tunnels' reads in flight; beyond
+// holds none once it is idle. Bounded (16 × 128 KiB = 2 MiB): enough for several bulk tunnels' reads in flight; beyond
 // that a read allocates, as Node's own reads do.
-const POOL_MAX = 32;
+const POOL_MAX = 16;
 const pool: Buffer[] = [];
 const recycle = (buf: Buffer) => {
   if (pool.length < POOL_MAX) pool.push(buf);
