@@ -103,7 +103,9 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     const noteError = (e: NodeJS.ErrnoException) => {
       if (!rec.error) rec.error = e.code ?? 'upstream_error';
     };
-    upstream.on('error', noteError);
+    // an inspected tunnel's TLS upstream reports its own errors (intercept.ts), and may be a pooled
+    // connection that outlives this tunnel: no listener of ours on it
+    if (!tlsUp) upstream.on('error', noteError);
     if (client.destroyed) return upstream.destroy();
     client.write(ESTABLISHED);
     // idle tunnels are closed by one sweeper for all (no per-chunk timer refresh on bulk transfers)
@@ -157,7 +159,6 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
       }
       upstream = tlsUp.socket;
       rec.upstream = tlsUp.upstream;
-      upstream.on('error', noteError);
       if (client.destroyed) return upstream.destroy();
     }
     ctx.telemetry.tunnelOpen(decision.decision);

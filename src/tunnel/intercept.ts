@@ -30,13 +30,20 @@ export interface InterceptorDeps {
   pool: UpstreamPool;
 }
 
+/** Pooled connections are shared by destination and by the name they were verified against. */
+const poolKey = (servername: string, target: { host: string; port: number }) => `${servername}\n${target.host}:${target.port}`;
+
 // Alerts a client sends when it refuses our certificate (pinning, or the CA not enrolled): RFC 8446 §6.2
 const CERT_REJECTED = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REVOKED|ACCESS_DENIED)/;
 
 export function createInterceptor(deps: InterceptorDeps): Interceptor {
   return {
     async open(target, servername) {
-      const upstream = await deps.open(target, servername);
+      // an idle verified connection to the same destination saves the dial and the upstream handshake
+      const idle = deps.pool.take(poolKey(servername, target));
+      const upstream: TlsUpstream = idle
+        ? { socket: idle.socket, sink: null, secure: Promise.resolve({ socket: idle.socket, sink: null }), upstream: `${idle.socket.remoteAddress ?? target.host}:${idle.socket.remotePort ?? target.port}`, pooled: idle }
+        : await deps.open(target, servername);
       // the client leg's certificate is minted (or found) while the client reads the 200 and sends its
       // ClientHello, and the upstream handshake runs: started once the 200 has gone out, not before it
       const secureContext = new Promise<tls.SecureContext>((resolve) => setImmediate(() => resolve(deps.cache.get(servername))));
@@ -65,15 +72,14 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
         first = null;
         done(null);
       });
-      // pooled connections are shared by destination and by the name they were verified against
-      const key = `${name}\n${target.host}:${target.port}`;
+      const key = poolKey(name, target);
       const wrap = (c: { socket: tls.TLSSocket; sink: TlsUpstream['sink'] }) => new UpstreamConn(key, c.socket, c.sink);
 
       if (parts.initial.length > 0) client.unshift(parts.initial);
       (first.context?.name === name ? first.context.secureContext : deps.cache.get(name)).then(
         (secureContext) => {
           if (client.destroyed || !first) return;
-          const firstConn = first.secure.then(wrap);
+          const firstConn = first.pooled ? Promise.resolve(first.pooled) : first.secure.then(wrap);
           first = null; // from here the relay owns it (and may lend it to the pool)
           const clientTls = new tls.TLSSocket(client, { isServer: true, ...serverSocketOptions(), secureContext, SNICallback: deps.cache.sniCallbackFor(name) });
           clientTls.on('error', (err: NodeJS.ErrnoException) => {

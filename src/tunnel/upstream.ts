@@ -9,6 +9,7 @@ import { dial, mapConnectTo, DialError } from './dial.js';
 import { createUserBufferRelay, type UserBufferRelay } from './user-buffer-relay.js';
 import { createReadSink, type ReadSink } from './read-sink.js';
 import { upstreamTlsOptions, trackUpstreamSession, type SessionCache } from '../tls/options.js';
+import type { UpstreamConn } from './upstream-pool.js';
 
 export interface UpstreamSocket {
   socket: Socket;
@@ -122,6 +123,8 @@ export interface TlsUpstream {
    * interceptor): the first request to a new host does not wait for the mint after the ClientHello.
    */
   context?: { name: string; secureContext: Promise<tls.SecureContext> };
+  /** Set when this is an idle connection taken from the pool (verified, no handshake): use it as is. */
+  pooled?: UpstreamConn;
 }
 
 export class UpstreamTlsError extends DialError {
