@@ -68,7 +68,10 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
         if (!connRec.error) connRec.error = err.detail ?? (err as NodeJS.ErrnoException).code ?? 'upstream_tls';
       });
       client.on('close', () => {
-        first?.socket.destroy(); // not handed to the relay yet: it dies with the tunnel
+        // not handed to the relay yet: an idle connection from the pool goes back there, a new one dies
+        // with the tunnel (its handshake may not even be over)
+        if (first?.pooled?.usable) deps.pool.park(first.pooled);
+        else first?.socket.destroy();
         first = null;
         done(null);
       });
