@@ -14,6 +14,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PEERS_SRC = path.resolve(HERE, '..', 'peers');
 export const ALL_PEERS = ['squid', 'squid-bump', 'tinyproxy', 'proxy-chain', 'http-mitm-proxy'];
 const CERTGEN = '/usr/lib/squid/security_file_certgen';
+/** A name on the bench origin's certificate (bench/lib/subjects.mjs PATHS), for squid-bump. */
+const BUMP_NAME = 'unknown.example.net';
 
 function userIds(name) {
   try { return { uid: +execFileSync('id', ['-u', name]).toString(), gid: +execFileSync('id', ['-g', name]).toString() }; } catch { return null; }
@@ -70,6 +72,9 @@ export async function peerDefs(wanted, ctx) {
       if (id === 'squid-bump' && !fs.existsSync(CERTGEN)) { skipped.push({ id, why: `${CERTGEN} missing (needs squid-openssl)` }); continue; }
       available.push({
         id, targets: id === 'squid-bump' ? 'inspect' : 'splice', expectIntercept: id === 'squid-bump',
+        // squid-bump mints certificates from the origin's names and leaves out its IP SANs: reached by
+        // address, every client check failed; a name (resolved by squid's own hosts_file) works
+        ...(id === 'squid-bump' ? { name: BUMP_NAME } : {}),
         note: id === 'squid' ? 'blind CONNECT splice' : 'ssl-bump: peek step1, bump all (bench CA)',
         command(c, port) {
           const dir = base(id);
@@ -79,7 +84,8 @@ export async function peerDefs(wanted, ctx) {
             fs.rmSync(path.join(dir, 'ssl_db'), { recursive: true, force: true });
             execFileSync(CERTGEN, ['-c', '-s', path.join(dir, 'ssl_db'), '-M', '16MB'], { stdio: 'ignore' });
             extra.portOpts = ` ssl-bump tls-cert=${dir}/ca.pem generate-host-certificates=on dynamic_cert_mem_cache_size=16MB`;
-            extra.lines = [`sslcrtd_program ${CERTGEN} -s ${dir}/ssl_db -M 16MB`, 'sslcrtd_children 8 startup=1 idle=1',
+            fs.writeFileSync(path.join(dir, 'hosts'), `127.0.0.1 ${BUMP_NAME}\n`);
+            extra.lines = [`hosts_file ${dir}/hosts`, `sslcrtd_program ${CERTGEN} -s ${dir}/ssl_db -M 16MB`, 'sslcrtd_children 8 startup=1 idle=1',
               `tls_outgoing_options cafile=${c.pki.caCert}`, 'acl step1 at_step SslBump1', 'ssl_bump peek step1', 'ssl_bump bump all'];
           }
           fs.writeFileSync(path.join(dir, 'squid.conf'), squidConf(dir, port, extra));

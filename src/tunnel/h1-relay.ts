@@ -222,13 +222,20 @@ export function startH1Relay(o: H1RelayOptions): void {
           }
           const rest = resHead.subarray(r.length);
           resHead = null;
-          if (!onResponseHead(r.head)) {
-            dropIfTrailing(conn, 0, rest.length);
-            return true;
+          // the head and what follows it in this read leave as one write: one TLS record, one syscall
+          // (a small response is otherwise two of each)
+          client.cork();
+          try {
+            if (!onResponseHead(r.head)) {
+              dropIfTrailing(conn, 0, rest.length);
+              return true;
+            }
+            // what followed the head in the same reads is ours (a copy): no retain needed
+            if (rest.length > 0) return onUpstream(conn, rest, rest.length, null);
+            return clientHasRoom();
+          } finally {
+            client.uncork();
           }
-          // what followed the head in the same reads is ours (a copy): no retain needed
-          if (rest.length > 0) return onUpstream(conn, rest, rest.length, null);
-          return clientHasRoom();
         }
         case 'body': {
           if (resFraming.kind === 'length') {
@@ -479,12 +486,15 @@ export function startH1Relay(o: H1RelayOptions): void {
         if (ex !== current || reqState === 'closed') return;
         if (up !== conn) attach(conn);
         current.bytesIn += r.length - headBytes.length; // count what the client sent, not what we forward
-        writeUp(headBytes);
         const body = pending ?? Buffer.alloc(0);
         pending = null;
         reqState = 'body';
-        client.resume();
+        // head and the body bytes already here: one write upstream
+        conn.socket.cork();
+        writeUp(headBytes);
         onRequestBody(body, 0);
+        conn.socket.uncork();
+        client.resume();
       },
       (err: unknown) => {
         if (ex !== current) return;
