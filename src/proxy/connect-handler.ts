@@ -106,6 +106,8 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     // an inspected tunnel's TLS upstream reports its own errors (intercept.ts), and may be a pooled
     // connection that outlives this tunnel: no listener of ours on it
     if (!tlsUp) upstream.on('error', noteError);
+    // an unused inspect upstream taken from the pool goes back there (browsers' preconnects close unused)
+    const dropUpstream = () => (tlsUp && ctx.interceptor ? ctx.interceptor.discard(tlsUp) : upstream.destroy());
     if (client.destroyed) return upstream.destroy();
     client.write(ESTABLISHED);
     // idle tunnels are closed by one sweeper for all (no per-chunk timer refresh on bulk transfers)
@@ -119,7 +121,7 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
       initial = peek.bytes;
       if (peek.result.kind === 'closed') {
         rec.error = 'closed_before_hello';
-        upstream.destroy();
+        dropUpstream();
         client.destroy();
         return;
       }
@@ -139,7 +141,7 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
         decision = afterTlsCheck(ctx, decision, verdict.reason, verdict.sni ?? null, target, mismatch);
         applyDecision(rec, decision);
         if (decision.decision === 'deny') {
-          upstream.destroy();
+          dropUpstream();
           if (verdict.reason === 'tls_version_too_low') client.end(protocolVersionAlert(verdict.recordVersion));
           else client.destroy();
           return;
@@ -150,7 +152,7 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     if (decision.decision === 'inspect' && ctx.interceptor && (!tlsUp || servername !== target.host)) {
       // re-decided to inspect on an SNI mismatch: a splice-only socket cannot carry TLS, and the upstream
       // must be verified against the name the client asked for; dial again
-      upstream.destroy();
+      dropUpstream();
       try {
         tlsUp = await ctx.interceptor.open(target, servername);
       } catch (err) {

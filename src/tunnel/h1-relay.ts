@@ -66,6 +66,10 @@ function errorCode(err: unknown): string {
   return e?.detail ?? e?.code ?? 'error';
 }
 
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** A request that can be sent again whole: idempotent and without a body. */
+const retryable = (method: string, framing: Framing) => IDEMPOTENT.has(method) && framing.kind === 'none';
+
 /** NTLM and Negotiate (RFC 4559) authenticate the connection they run on. */
 const isConnectionAuth = (t: string) => /^(ntlm|negotiate)\b/i.test(t);
 
@@ -100,6 +104,8 @@ export function startH1Relay(o: H1RelayOptions): void {
   let firstError: unknown = null;
   // NTLM/Negotiate authenticate the connection, not the request: such a connection stays with this tunnel
   let pinned = false;
+  // the head of the request in flight while it may still be sent again (see retryOnce)
+  let sentHead: Buffer | null = null;
   let resState: 'idle' | 'head' | 'body' | 'tunnel' = 'idle';
   let resHead: Buffer | null = null;
   let resFraming: Framing = { kind: 'none' };
@@ -276,6 +282,7 @@ export function startH1Relay(o: H1RelayOptions): void {
   /** Returns false when the exchange ended here (error answer). */
   const onResponseHead = (head: H1Head): boolean => {
     if (!ex) return false;
+    sentHead = null;
     const status = head.status;
     if (status === 101) {
       if (!ex.upgrade) {
@@ -342,8 +349,37 @@ export function startH1Relay(o: H1RelayOptions): void {
       if (resState === 'idle') return; // an idle keep-alive connection the origin closed: dial again when needed
       if (resState === 'tunnel') return client.end();
       if (resState === 'body' && resFraming.kind === 'close') return responseDone();
+      if (retryOnce(conn)) return;
       answer('upstream_unreachable', 'upstream_closed');
     },
+  };
+  /** A connection this tunnel got but will not use: back to the pool if it can carry a request. */
+  const dispose = (conn: UpstreamConn) => {
+    if (conn.usable) release(conn);
+    else conn.socket.destroy();
+  };
+  /**
+   * A reused connection the origin closed before answering (its idle close crossed our request): send the
+   * request once more on another connection, as browsers and Node's agent do. Only a whole request without
+   * a body, with an idempotent method (RFC 9110 §9.2.2), and only when no response byte came.
+   */
+  const retryOnce = (conn: UpstreamConn): boolean => {
+    const head = sentHead;
+    sentHead = null;
+    if (!head || !ex || ex.responseStarted || resHead !== null || reqState !== 'wait' || conn.exchanges < 2) return false;
+    const current = ex;
+    acquire().then(
+      (c) => {
+        if (ex !== current || reqState === 'closed') return dispose(c);
+        attach(c);
+        c.exchanges++;
+        c.socket.write(head);
+      },
+      (err: unknown) => {
+        if (ex === current) answer(reasonOfError(err), errorCode(err));
+      },
+    );
+    return true;
   };
   const attach = (conn: UpstreamConn) => {
     up = conn;
@@ -483,11 +519,17 @@ export function startH1Relay(o: H1RelayOptions): void {
     const current = ex;
     getUpstream().then(
       (conn) => {
-        if (ex !== current || reqState === 'closed') return;
+        if (ex !== current || reqState === 'closed') {
+          // the client left (or the exchange ended) while this connection was coming: nothing went on it
+          if (conn !== up) dispose(conn);
+          return;
+        }
         if (up !== conn) attach(conn);
         current.bytesIn += r.length - headBytes.length; // count what the client sent, not what we forward
+        conn.exchanges++;
         const body = pending ?? Buffer.alloc(0);
         pending = null;
+        sentHead = retryable(head.method, reqFraming) ? headBytes : null;
         reqState = 'body';
         // head and the body bytes already here: one write upstream
         conn.socket.cork();

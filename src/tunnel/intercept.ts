@@ -16,6 +16,8 @@ export interface Interceptor {
   /** Dials the upstream of an inspected tunnel; its TLS handshake (verified against `servername`) starts at once. */
   open(target: TunnelParts['target'], servername: string): Promise<TlsUpstream>;
   intercept(parts: TunnelParts, done: (err: Error | null) => void): void;
+  /** An upstream from open() the tunnel will not use: an idle pooled connection goes back, a new one closes. */
+  discard(up: TlsUpstream): void;
   /** Closes the idle upstream connections (at stop). */
   close(): void;
 }
@@ -49,6 +51,10 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
       const secureContext = new Promise<tls.SecureContext>((resolve) => setImmediate(() => resolve(deps.cache.get(servername))));
       secureContext.catch(() => {});
       return { ...upstream, context: { name: servername, secureContext } };
+    },
+    discard(up) {
+      if (up.pooled?.usable) deps.pool.park(up.pooled);
+      else up.socket.destroy();
     },
     close: () => deps.pool.close(),
     intercept(parts, done) {

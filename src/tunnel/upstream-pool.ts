@@ -23,6 +23,8 @@ export class UpstreamConn {
   reclaim: (() => void) | null = null;
   /** the pool's clock when held or parked */
   since = 0;
+  /** requests written on it so far (by any tunnel): above 1, a failure may be a stale keep-alive */
+  exchanges = 0;
   constructor(
     /** destination: connections are shared only between tunnels with the same key */
     readonly key: string,
@@ -62,7 +64,7 @@ export interface UpstreamPool {
   readonly size: number;
   /** Connections tunnels hold idle now. */
   readonly held: number;
-  /** Closes every idle connection. */
+  /** Closes every idle connection; from then on park() closes what it is given. */
   close(): void;
 }
 
@@ -87,6 +89,7 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
   const held = new Map<UpstreamConn, number>();
   let size = 0;
   let tick = 0;
+  let closed = false; // after close(): nothing is kept any more
   let timer: NodeJS.Timeout | null = null;
   const every = Math.max(10, Math.floor(o.holdMs / 2));
 
@@ -122,7 +125,7 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
 
   function park(conn: UpstreamConn): void {
     conn.user = null;
-    if (!conn.usable || o.maxIdle <= 0) return void conn.socket.destroy();
+    if (closed || !conn.usable || o.maxIdle <= 0) return void conn.socket.destroy();
     let list = idle.get(conn.key);
     if (!list) idle.set(conn.key, (list = []));
     while (list.length >= o.maxIdle) {
@@ -156,6 +159,7 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     },
     park,
     hold(conn, reclaim) {
+      if (closed) return; // the tunnel keeps it until it closes, then park() ends it
       conn.reclaim = reclaim;
       held.delete(conn);
       held.set(conn, tick);
@@ -172,6 +176,7 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
       return held.size;
     },
     close() {
+      closed = true;
       for (const list of idle.values()) for (const c of list) c.socket.destroy();
       idle.clear();
       held.clear();

@@ -4,6 +4,7 @@
 import t from 'tap';
 import https from 'node:https';
 import tls from 'node:tls';
+import net from 'node:net';
 import crypto from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -77,8 +78,12 @@ const scripts: Record<string, { bytes: Buffer; after: 'close' | 'reset' | 'keep'
   '/garbage': { bytes: Buffer.from('HTTX/9 200 OK\r\n\r\n'), after: 'keep' },
   '/smuggle': { bytes: Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'), after: 'keep' },
 };
+let scriptedOpen = 0;
 const scripted = tls.createServer({ ...(await pki.issue(['scripted.test'])), minVersion: 'TLSv1.2' }, (s) => {
   let buf = '';
+  let served = 0;
+  scriptedOpen++;
+  s.on('close', () => scriptedOpen--);
   s.on('error', () => {});
   s.on('data', (d: Buffer) => {
     buf += d.toString('latin1');
@@ -86,6 +91,12 @@ const scripted = tls.createServer({ ...(await pki.issue(['scripted.test'])), min
     if (end < 0) return;
     const path = buf.split(' ')[1] ?? '';
     buf = '';
+    served++;
+    // an origin whose idle close crosses the next request: it answers one request per connection
+    if (path === '/once-per-connection') {
+      if (served > 1) return s.destroy();
+      return s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nonce');
+    }
     const sc = scripts[path];
     if (!sc) return s.destroy();
     s.write(sc.bytes, () => {
@@ -370,6 +381,53 @@ for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     t.ok(second.reused, 'the second tunnel resumes it');
   });
 }
+
+t.test('a reused connection the origin closes before answering: an idempotent request is sent again, a POST is not', async (t) => {
+  const a = await connectTo('scripted.test');
+  a.s.write('GET /once-per-connection HTTP/1.1\r\nHost: scripted.test\r\n\r\n');
+  t.match(await a.until((x) => x.endsWith('once')), /^HTTP\/1\.1 200 /);
+  a.s.destroy(); // its connection (one request served) goes to the pool
+  await sleep(50);
+  const b = await connectTo('scripted.test'); // starts on that pooled connection
+  b.s.write('GET /once-per-connection HTTP/1.1\r\nHost: scripted.test\r\n\r\n');
+  t.match(await b.until((x) => x.endsWith('once')), /^HTTP\/1\.1 200 /, 'the GET was answered on a new connection');
+  t.notOk(b.ended);
+  b.s.destroy();
+  await sleep(50);
+  const c = await connectTo('scripted.test'); // starts on the connection the retry opened (one request served)
+  c.s.write('POST /once-per-connection HTTP/1.1\r\nHost: scripted.test\r\nContent-Length: 3\r\n\r\nabc');
+  t.match(await c.until(() => false, 1000), /^HTTP\/1\.1 502 [^]*X-Proxy-Error: upstream_unreachable/i, 'a request with a body is never sent twice');
+  c.s.destroy();
+});
+
+t.test('a client leaving while its request waits for the upstream handshake leaves no connection behind', async (t) => {
+  // TCP accepted at once, the origin's TLS answer 400 ms later
+  const slow = net.createServer((c) => {
+    c.on('error', () => {});
+    setTimeout(() => {
+      const u = net.connect(scriptedPort, '127.0.0.1', () => {
+        c.pipe(u);
+        u.pipe(c);
+      });
+      u.on('error', () => c.destroy());
+      c.on('close', () => u.destroy());
+    }, 400);
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => slow.close());
+  const certs2 = await mkdtemp(join(tmpdir(), 'ap-relay-slow-'));
+  const p2 = await startProxy({ mode: 'inspect', certs: certs2, upstreamCa: pki.caFile, connectTo: [`scripted.test:443:127.0.0.1:${(slow.address() as net.AddressInfo).port}`] });
+  const before = scriptedOpen;
+  const { socket } = await openTunnel(p2.port, 'scripted.test:443');
+  const s = await tlsOverTunnel(socket, 'scripted.test', await readFile(join(certs2, 'ca.pem'), 'utf8'));
+  s.write('GET /once-per-connection HTTP/1.1\r\nHost: scripted.test\r\n\r\n');
+  await sleep(100);
+  socket.resetAndDestroy();
+  await sleep(600); // the upstream handshake completes after the client left
+  await p2.stop();
+  for (let i = 0; i < 40 && scriptedOpen > before; i++) await sleep(25);
+  t.equal(scriptedOpen, before, 'the connection that came too late was closed (or pooled and closed at stop)');
+});
 
 t.test('a close-delimited response is relayed whole and then the tunnel closes', async (t) => {
   const c = await connectTo('scripted.test');

@@ -164,3 +164,19 @@ t.test('reads reach the current user with the connection they came on', async (t
   a.s.destroy();
   t.same(got, ['abc', 'end', 'close']);
 });
+
+t.test('after close() the pool keeps nothing: a connection parked later is closed, a hold is ignored', async (t) => {
+  const pool = createUpstreamPool({ maxIdle: 4, idleMs: 60_000, holdMs: 20 });
+  pool.close();
+  const late = conn('x:443');
+  pool.park(late.c);
+  t.ok(late.s.destroyed, 'parked after close: closed');
+  t.equal(pool.size, 0);
+  const held = conn('x:443');
+  let reclaimed = 0;
+  pool.hold(held.c, () => reclaimed++);
+  t.equal(pool.held, 0, 'not held');
+  await sleep(80);
+  t.equal(reclaimed, 0);
+  t.notOk(held.s.destroyed, 'its tunnel still has it');
+});
