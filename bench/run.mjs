@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE } from './lib/args.mjs';
 import { makePki } from './lib/certs.mjs';
-import { Route } from './lib/client.mjs';
+import { Route, median } from './lib/client.mjs';
 import * as P from './lib/phases.mjs';
 import { have, installCleanup, log, pinSelf, raiseNofile, stopAll, stopGroup } from './lib/procs.mjs';
 import { combinedTable, errorCount, subjectTable } from './lib/report.mjs';
@@ -107,12 +107,19 @@ async function main() {
   for (const s of subjects) {
     const info = res.subjects[s.id] = { kind: s.kind, path: s.path, name: s.name, note: s.note, targets: s.targets, expectIntercept: s.expectIntercept, crashes: [] };
     try {
-      await s.start(ctx);
-      s.route = routeFor(s, ctx);
-      info.startRssKB = s.watch.rssKB();
-      info.cold = await P.cold(s.route, cfg, origin.tlsPort);
+      // one request is one sample: the median over cfg.coldRuns fresh processes (the last one stays up)
+      const colds = [];
+      for (let i = 0; i < cfg.coldRuns; i++) {
+        if (i > 0) await s.stop();
+        await s.start(ctx, i > 0 ? `-cold${i}` : '');
+        s.route = routeFor(s, ctx);
+        if (i === 0) info.startRssKB = s.watch.rssKB();
+        colds.push(await P.cold(s.route, cfg, origin.tlsPort));
+      }
+      const ok = colds.filter((c) => Number.isFinite(c.ms)).map((c) => c.ms);
+      info.cold = ok.length ? { ms: median(ok), runs: colds.map((c) => c.ms) } : colds[0];
       info.interception = await P.interception(direct, s.route, cfg);
-      log(`${s.id}: cold ${info.cold.ms?.toFixed(1)} ms${info.cold.error ? ` (${info.cold.error})` : ''}; intercepted: ${info.interception.intercepted ?? info.interception.error}`);
+      log(`${s.id}: cold ${info.cold.ms?.toFixed(1)} ms${info.cold.runs ? ` (median of ${info.cold.runs.map((x) => x.toFixed(1)).join(', ')})` : ''}${info.cold.error ? ` (${info.cold.error})` : ''}; intercepted: ${info.interception.intercepted ?? info.interception.error}`);
     } catch (e) { info.startError = e.message; log(`${s.id}: could not start: ${e.message}`); await s.stop(); }
   }
   const running = () => subjects.filter((s) => s.route && s.alive);
