@@ -37,7 +37,7 @@ export interface UserBufferRelay {
 export function createUserBufferRelay(): UserBufferRelay {
   let source: Socket | null = null;
   let dest: Duplex | null = null;
-  let early: Buffer[] = [];
+  let early: Buffer[] | null = [];
   let waiting = false;
   let bulk = false;
   const resume = () => {
@@ -62,14 +62,14 @@ export function createUserBufferRelay(): UserBufferRelay {
           if (n === shared.length) bulk = true;
           const copy = Buffer.from(buf.subarray(0, n));
           if (!dest) {
-            early.push(copy);
+            early!.push(copy);
             return true;
           }
           dest.write(copy);
           return backpressure(dest);
         }
         if (!dest) {
-          early.push(Buffer.from(buf.subarray(0, n)));
+          early!.push(Buffer.from(buf.subarray(0, n)));
           recycle(buf);
           return true;
         }
@@ -85,8 +85,8 @@ export function createUserBufferRelay(): UserBufferRelay {
     },
     pipeTo(d) {
       dest = d;
-      for (const b of early) d.write(b);
-      early = [];
+      for (const b of early ?? []) d.write(b);
+      early = null;
       source?.on('end', () => d.end());
       if (d.writableLength > RELAY_HIGH_WATER) {
         waiting = true;
