@@ -111,6 +111,19 @@ export function fieldTokens(head: H1Head, name: string): string[] {
   return out;
 }
 
+/**
+ * The idle time an origin announces for its connection (`Keep-Alive: timeout=N`, RFC 2068 §19.7.1.1), in
+ * seconds; null when absent or not a plain number. The smallest when repeated.
+ */
+export function keepAliveTimeout(head: H1Head): number | null {
+  let min: number | null = null;
+  for (const t of fieldTokens(head, 'keep-alive')) {
+    const m = /^timeout\s*=\s*"?(\d{1,9})"?$/i.exec(t);
+    if (m) min = Math.min(min ?? Infinity, Number(m[1]));
+  }
+  return min;
+}
+
 const hasField = (head: H1Head, name: string): boolean => head.headers.some(([n]) => n.toLowerCase() === name);
 
 /** Every Content-Length field and list element must be 1*DIGIT, all the same value, and a safe integer. */

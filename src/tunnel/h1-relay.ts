@@ -7,7 +7,7 @@
 // NTLM/Negotiate authentication stay with their tunnel.
 // 101 Switching Protocols turns the tunnel into a byte splice. I/O shell over the pure h1-parse.ts.
 import type { Duplex } from 'node:stream';
-import { parseRequestHead, parseResponseHead, requestFraming, responseFraming, fieldTokens, ChunkedScanner, type H1Head, type Framing } from './h1-parse.js';
+import { parseRequestHead, parseResponseHead, requestFraming, responseFraming, fieldTokens, keepAliveTimeout, ChunkedScanner, type H1Head, type Framing } from './h1-parse.js';
 import { HOP_BY_HOP, connectionNamed } from '../proxy/hop-by-hop.js';
 import { rawErrorResponse, reasonOfError } from '../proxy/errors.js';
 import type { Reason } from '../policy/types.js';
@@ -319,6 +319,9 @@ export function startH1Relay(o: H1RelayOptions): void {
     ex.responseStarted = true;
     if (status === 401 && !pinned && fieldTokens(head, 'www-authenticate').some(isConnectionAuth)) pinned = true;
     const upClose = fieldTokens(head, 'connection').some((t) => t.toLowerCase() === 'close') || head.minor === 0;
+    const announced = keepAliveTimeout(head);
+    // two seconds short of it: the tunnel may hold the connection up to a second before the pool starts counting
+    if (announced !== null && up) up.idleLimitMs = Math.max(0, announced * 1000 - 2000);
     if (upClose || f.kind === 'close') upReusable = false;
     if (f.kind === 'close') ex.closeAfter = true;
     writeClient(Buffer.from(rewriteHead(`HTTP/1.${head.minor} ${status} ${head.statusText}`, head, false, ex.closeAfter ? 'Connection: close\r\n' : ''), 'latin1'), null);

@@ -25,6 +25,8 @@ export class UpstreamConn {
   since = 0;
   /** requests written on it so far (by any tunnel): above 1, a failure may be a stale keep-alive */
   exchanges = 0;
+  /** how long it may wait idle, when the origin said (Keep-Alive: timeout=N, less 2 s); null: idleMs */
+  idleLimitMs: number | null = null;
   constructor(
     /** destination: connections are shared only between tunnels with the same key */
     readonly key: string,
@@ -93,6 +95,8 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
   let timer: NodeJS.Timeout | null = null;
   const every = Math.max(10, Math.floor(o.holdMs / 2));
 
+  // an idle connection past its origin's announced timeout, or ours, is likely closed at the other end
+  const expired = (c: UpstreamConn, t: number) => t - c.since >= Math.min(o.idleMs, c.idleLimitMs ?? o.idleMs);
   const sweep = () => {
     tick++;
     // held for two ticks: unused for between holdMs/2 and holdMs
@@ -104,11 +108,14 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
       reclaim?.();
       park(c);
     }
-    const limit = now() - o.idleMs;
+    const t = now();
     for (const [key, list] of idle) {
-      while (list.length > 0 && (list[0]!.since <= limit || !list[0]!.usable)) {
-        list.shift()!.socket.destroy();
+      for (let i = list.length - 1; i >= 0; i--) {
+        const c = list[i]!;
+        if (!expired(c, t) && c.usable) continue;
+        list.splice(i, 1);
         size--;
+        c.socket.destroy();
       }
       if (list.length === 0) idle.delete(key);
     }
@@ -125,7 +132,7 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
 
   function park(conn: UpstreamConn): void {
     conn.user = null;
-    if (closed || !conn.usable || o.maxIdle <= 0) return void conn.socket.destroy();
+    if (closed || !conn.usable || o.maxIdle <= 0 || conn.idleLimitMs === 0) return void conn.socket.destroy();
     let list = idle.get(conn.key);
     if (!list) idle.set(conn.key, (list = []));
     while (list.length >= o.maxIdle) {
@@ -144,10 +151,11 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     take(key) {
       const list = idle.get(key);
       if (!list) return null;
+      const t = now();
       while (list.length > 0) {
         const c = list.pop()!;
         size--;
-        if (c.usable) {
+        if (c.usable && !expired(c, t)) {
           if (list.length === 0) idle.delete(key);
           c.socket.ref();
           return c;

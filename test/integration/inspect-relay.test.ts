@@ -48,6 +48,8 @@ const node = https.createServer({ ...(await pki.issue(['relay.test'])), minVersi
     } else if (path === '/range') {
       const body = Buffer.from('0123456789');
       res.writeHead(206, { 'Content-Range': 'bytes 2-5/10', 'Content-Length': '4' }).end(body.subarray(2, 6));
+    } else if (path === '/short-keepalive') {
+      res.writeHead(200, { 'Keep-Alive': 'timeout=2', 'Content-Length': '2' }).end('ok');
     } else if (path === '/ntlm') {
       res.writeHead(401, { 'WWW-Authenticate': 'NTLM', 'Content-Length': '0' }).end();
     } else if (path === '/close-after') {
@@ -59,10 +61,16 @@ const node = https.createServer({ ...(await pki.issue(['relay.test'])), minVersi
     }
   });
 });
+const originOpenIds = new Set<number>();
 node.on('secureConnection', (s) => {
-  originConnId.set(s, ++originConnections);
+  const id = ++originConnections;
+  originConnId.set(s, id);
   originOpen++;
-  s.once('close', () => originOpen--);
+  originOpenIds.add(id);
+  s.once('close', () => {
+    originOpen--;
+    originOpenIds.delete(id);
+  });
 });
 node.on('checkContinue', (req, res) => {
   res.writeContinue();
@@ -330,6 +338,16 @@ t.test('upstream pool: idle tunnels give their upstream connection back; a desti
     t.match(await c.until((x) => x.includes('GET /after-idle')), /^HTTP\/1\.1 200 /, 'an idle tunnel still works');
   }
   for (const c of tunnels) c.s.destroy();
+});
+
+t.test("upstream pool: an origin announcing a short keep-alive timeout does not get its connection pooled", async (t) => {
+  const a = await connectTo('relay.test');
+  a.s.write('GET /short-keepalive HTTP/1.1\r\nHost: relay.test\r\n\r\n');
+  const id = connOf(await a.until((x) => x.endsWith('ok')));
+  t.ok(originOpenIds.has(id), 'open while its tunnel uses it');
+  a.s.destroy(); // idle and reusable, but its origin keeps idle connections only 2 s
+  for (let i = 0; i < 40 && originOpenIds.has(id); i++) await sleep(25);
+  t.notOk(originOpenIds.has(id), 'closed instead of pooled');
 });
 
 t.test('upstream pool: a connection that carries NTLM authentication stays with its tunnel', async (t) => {

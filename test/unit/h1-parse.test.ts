@@ -2,7 +2,7 @@
 // Content-Length/Transfer-Encoding framing, and the chunked scanner split at every byte plus a seeded random run.
 import t from 'tap';
 import {
-  parseRequestHead, parseResponseHead, requestFraming, responseFraming, fieldTokens, ChunkedScanner,
+  parseRequestHead, parseResponseHead, requestFraming, responseFraming, fieldTokens, keepAliveTimeout, ChunkedScanner,
   type H1Head, type HeadResult, type FramingResult,
 } from '../../src/tunnel/h1-parse.js';
 import { Rng } from '../helpers/fuzz.js';
@@ -234,6 +234,23 @@ t.test('fieldTokens', async (t) => {
   t.same(fieldTokens(h, 'CONNECTION'), ['keep-alive', 'Upgrade', 'close']);
   t.same(fieldTokens(h, 'x'), ['1']);
   t.same(fieldTokens(h, 'missing'), []);
+});
+
+t.test('keepAliveTimeout: the idle time an origin announces', async (t) => {
+  const cases: Array<[string, number | null]> = [
+    ['Keep-Alive: timeout=5, max=100\r\n', 5],
+    ['keep-alive: max=100, TIMEOUT = 7\r\n', 7],
+    ['Keep-Alive: timeout="9"\r\n', 9],
+    ['Keep-Alive: timeout=5\r\nKeep-Alive: timeout=3\r\n', 3],
+    ['Keep-Alive: timeout=0\r\n', 0],
+    ['Keep-Alive: max=100\r\n', null],
+    ['Keep-Alive: timeout=abc\r\n', null],
+    ['Keep-Alive: timeout=-1\r\n', null],
+    ['Keep-Alive: timeout=1.5\r\n', null],
+    ['X-Keep-Alive: timeout=5\r\n', null],
+    ['', null],
+  ];
+  for (const [fields, want] of cases) t.equal(keepAliveTimeout(rq(fields)), want, JSON.stringify(fields));
 });
 
 // ---- chunked bodies ----

@@ -180,3 +180,29 @@ t.test('after close() the pool keeps nothing: a connection parked later is close
   t.equal(reclaimed, 0);
   t.notOk(held.s.destroyed, 'its tunnel still has it');
 });
+
+t.test("an origin's announced keep-alive timeout shortens how long its connection waits", async (t) => {
+  let now = 0;
+  const pool = createUpstreamPool({ maxIdle: 4, idleMs: 60_000, holdMs: 40, now: () => now });
+  const short = conn('x:443');
+  short.c.idleLimitMs = 3000;
+  const plain = conn('x:443');
+  pool.park(plain.c);
+  pool.park(short.c); // the newest: take() meets it first
+  now = 3500;
+  t.equal(pool.take('x:443'), plain.c, 'past its limit: skipped, and closed');
+  t.ok(short.s.destroyed);
+  t.equal(pool.take('x:443'), null);
+  const none = conn('x:443');
+  none.c.idleLimitMs = 0;
+  pool.park(none.c);
+  t.ok(none.s.destroyed, 'an origin that keeps nothing idle: never pooled');
+  const swept = conn('y:443');
+  swept.c.idleLimitMs = 1000;
+  pool.park(swept.c);
+  now += 1500;
+  await sleep(80);
+  t.ok(swept.s.destroyed, 'the sweep closes it too');
+  t.equal(pool.size, 0);
+  pool.close();
+});
