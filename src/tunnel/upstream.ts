@@ -1,6 +1,6 @@
 // Opens the upstream side of a tunnel: direct (with --connect-to mapping) or through the --upstream-proxy
 // parent with its own CONNECT. Returns a connected socket and the address actually dialled.
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Config } from '../config/schema.js';
 import type { AddressSet } from '../policy/address-set.js';
@@ -107,7 +107,17 @@ export async function openUpstream(
   const port = mapped ? mapped.port : target.port;
   const relay = opts.spliceOnly ? createUserBufferRelay() : null;
   const socket = await dial({ host, port, timeoutMs, deny: mapped ? null : deny, ...(relay ? { relay } : {}) });
-  return { socket, upstream: `${socket.remoteAddress ?? host}:${socket.remotePort ?? port}`, relay };
+  return { socket, upstream: dialledLabel(socket, host, port), relay };
+}
+
+/**
+ * The address actually dialled, for the record: an address literal is what was dialled (no getpeername
+ * call, nor its cached object on every tunnel's socket); a name asks the socket which address it reached.
+ */
+function dialledLabel(socket: Socket, host: string, port: number): string {
+  const literal = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(literal) !== 0) return `${literal}:${port}`;
+  return `${socket.remoteAddress ?? host}:${socket.remotePort ?? port}`;
 }
 
 /** The upstream leg of an inspected tunnel: connected over TCP, TLS handshake under way. */
@@ -185,5 +195,5 @@ export async function openTlsUpstream(
   const sink = createReadSink();
   const socket = (await dial({ host, port, timeoutMs, deny: mapped ? null : deny, relay: sink, tls: upstreamTlsOptions(params) })) as tls.TLSSocket;
   trackUpstreamSession(socket, params);
-  return { socket, sink, secure: handshake(socket, sink, timeoutMs), upstream: `${socket.remoteAddress ?? host}:${socket.remotePort ?? port}` };
+  return { socket, sink, secure: handshake(socket, sink, timeoutMs), upstream: dialledLabel(socket, host, port) };
 }
