@@ -221,7 +221,7 @@ export async function loadCa(dir: string): Promise<Ca> {
 /** Loads the CA, creating it when there is none (`created` tells which); an incomplete CA is an error. */
 export async function ensureCa(dir: string, opts: Omit<InitCaOptions, 'force'> = {}): Promise<Ca> {
   try {
-    return await loadCa(dir);
+    return await loadSettled(dir);
   } catch (e) {
     if (!(e instanceof CertError) || e.code !== 'ca_missing') throw e;
   }
@@ -229,8 +229,30 @@ export async function ensureCa(dir: string, opts: Omit<InitCaOptions, 'force'> =
     return await initCa(dir, { subject: opts.subject });
   } catch (e) {
     // another process created it in between
-    if (e instanceof CertError && e.code === 'ca_exists') return loadCa(dir);
+    if (e instanceof CertError && e.code === 'ca_exists') return loadSettled(dir);
     throw e;
+  }
+}
+
+/** How long a start waits for another process that is writing the CA (--workers starting together). */
+const CA_SETTLE_MS = 2000;
+
+/**
+ * loadCa, except while another process is between writing the key and the certificate (initCa writes the
+ * key first): a key written in the last seconds and no certificate yet is waited for, up to CA_SETTLE_MS.
+ * An older key without its certificate is an incomplete CA and fails at once.
+ */
+async function loadSettled(dir: string): Promise<Ca> {
+  const deadline = Date.now() + CA_SETTLE_MS;
+  for (;;) {
+    try {
+      return await loadCa(dir);
+    } catch (e) {
+      if (!(e instanceof CertError) || e.code !== 'ca_incomplete' || Date.now() > deadline) throw e;
+      const key = await fs.stat(paths(dir).keyPath).catch(() => null);
+      if (!key || Date.now() - key.mtimeMs > CA_SETTLE_MS + 5000) throw e;
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
 }
 

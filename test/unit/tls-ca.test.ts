@@ -145,6 +145,17 @@ t.test('ensureCa creates once, then loads', async (t) => {
   t.ok(both.some((c) => c.certPem === final.certPem), 'the surviving pair is consistent');
 });
 
+t.test('a start that finds the key of a CA still being written (--workers starting together) waits for its certificate', async (t) => {
+  const src = await initCa(await tempDir(t));
+  const dir = await tempDir(t);
+  // the state a racing creator leaves between its two writes: a fresh key, no certificate yet
+  await fs.writeFile(path.join(dir, 'ca.key'), src.keyPem, { mode: 0o600 });
+  setTimeout(() => void fs.writeFile(path.join(dir, 'ca.pem'), src.certPem, { mode: 0o644 }), 200);
+  const ca = await ensureCa(dir);
+  t.equal(ca.created, false);
+  t.equal(ca.certPem, src.certPem, 'loaded the pair once it was complete');
+});
+
 t.test('ensureCa does not paper over an incomplete CA', async (t) => {
   const dir = await tempDir(t);
   const ca = await initCa(dir);
