@@ -108,7 +108,7 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
     if (!tlsUp) upstream.on('error', noteError);
     // an unused inspect upstream taken from the pool goes back there (browsers' preconnects close unused)
     const dropUpstream = () => (tlsUp && ctx.interceptor ? ctx.interceptor.discard(tlsUp) : upstream.destroy());
-    if (client.destroyed) return upstream.destroy();
+    if (client.destroyed) return dropUpstream();
     client.write(ESTABLISHED);
     // idle tunnels are closed by one sweeper for all (no per-chunk timer refresh on bulk transfers)
     client.setTimeout(0);
@@ -161,7 +161,7 @@ export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: S
       }
       upstream = tlsUp.socket;
       rec.upstream = tlsUp.upstream;
-      if (client.destroyed) return upstream.destroy();
+      if (client.destroyed) return dropUpstream();
     }
     ctx.telemetry.tunnelOpen(decision.decision);
     openAs = decision.decision;

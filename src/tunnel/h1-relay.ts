@@ -42,7 +42,7 @@ export interface H1RelayOptions {
   hold(conn: UpstreamConn, reclaim: () => void): void;
   /** The tunnel uses the connection it held. */
   unhold(conn: UpstreamConn): void;
-  /** Gives back a reusable connection the tunnel will not use again (another tunnel may take it). */
+  /** Gives back a connection the tunnel will not use again: pooled if it can carry a request, else closed. */
   release(conn: UpstreamConn): void;
   maxHeaderBytes: number;
   /** Host name for error answers. */
@@ -356,11 +356,6 @@ export function startH1Relay(o: H1RelayOptions): void {
       answer('upstream_unreachable', 'upstream_closed');
     },
   };
-  /** A connection this tunnel got but will not use: back to the pool if it can carry a request. */
-  const dispose = (conn: UpstreamConn) => {
-    if (conn.usable) release(conn);
-    else conn.socket.destroy();
-  };
   /**
    * A reused connection the origin closed before answering (its idle close crossed our request): send the
    * request once more on another connection, as browsers and Node's agent do. Only a whole request without
@@ -373,7 +368,7 @@ export function startH1Relay(o: H1RelayOptions): void {
     const current = ex;
     acquire().then(
       (c) => {
-        if (ex !== current || reqState === 'closed') return dispose(c);
+        if (ex !== current || reqState === 'closed') return release(c);
         attach(c);
         c.exchanges++;
         c.socket.write(head);
@@ -524,7 +519,7 @@ export function startH1Relay(o: H1RelayOptions): void {
       (conn) => {
         if (ex !== current || reqState === 'closed') {
           // the client left (or the exchange ended) while this connection was coming: nothing went on it
-          if (conn !== up) dispose(conn);
+          if (conn !== up) release(conn);
           return;
         }
         if (up !== conn) attach(conn);
@@ -582,7 +577,7 @@ export function startH1Relay(o: H1RelayOptions): void {
     if (up) {
       unhold(up);
       // an idle, reusable connection outlives its tunnel in the pool
-      if (!busy && resState === 'idle' && upReusable && !pinned && up.usable) release(up);
+      if (!busy && resState === 'idle' && upReusable && !pinned) release(up);
       else up.socket.destroy();
       up = null;
     }

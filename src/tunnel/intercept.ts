@@ -39,12 +39,14 @@ const poolKey = (servername: string, target: { host: string; port: number }) => 
 const CERT_REJECTED = /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REVOKED|ACCESS_DENIED)/;
 
 export function createInterceptor(deps: InterceptorDeps): Interceptor {
+  // park() closes a connection that cannot carry a request; one still handshaking is closed here
+  const discard = (up: TlsUpstream) => (up.pooled ? deps.pool.park(up.pooled) : up.socket.destroy());
   return {
     async open(target, servername) {
       // an idle verified connection to the same destination saves the dial and the upstream handshake
       const idle = deps.pool.take(poolKey(servername, target));
       const upstream: TlsUpstream = idle
-        ? { socket: idle.socket, sink: null, secure: Promise.resolve({ socket: idle.socket, sink: null }), upstream: `${idle.socket.remoteAddress ?? target.host}:${idle.socket.remotePort ?? target.port}`, pooled: idle }
+        ? { socket: idle.socket, sink: null, secure: Promise.resolve({ socket: idle.socket, sink: null }), upstream: idle.upstream, pooled: idle }
         : await deps.open(target, servername);
       // the client leg's certificate is minted (or found) while the client reads the 200 and sends its
       // ClientHello, and the upstream handshake runs: started once the 200 has gone out, not before it
@@ -52,10 +54,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
       secureContext.catch(() => {});
       return { ...upstream, context: { name: servername, secureContext } };
     },
-    discard(up) {
-      if (up.pooled?.usable) deps.pool.park(up.pooled);
-      else up.socket.destroy();
-    },
+    discard,
     close: () => deps.pool.close(),
     intercept(parts, done) {
       // the closures below live as long as the tunnel: they capture neither `parts` nor, once the relay
@@ -76,19 +75,21 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
       client.on('close', () => {
         // not handed to the relay yet: an idle connection from the pool goes back there, a new one dies
         // with the tunnel (its handshake may not even be over)
-        if (first?.pooled?.usable) deps.pool.park(first.pooled);
-        else first?.socket.destroy();
+        if (first) discard(first);
         first = null;
         done(null);
       });
       const key = poolKey(name, target);
-      const wrap = (c: { socket: tls.TLSSocket; sink: TlsUpstream['sink'] }) => new UpstreamConn(key, c.socket, c.sink);
+      const wrap = async (up: TlsUpstream) => {
+        const c = await up.secure;
+        return new UpstreamConn(key, c.socket, c.sink, up.upstream);
+      };
 
       if (parts.initial.length > 0) client.unshift(parts.initial);
       (first.context?.name === name ? first.context.secureContext : deps.cache.get(name)).then(
         (secureContext) => {
           if (client.destroyed || !first) return;
-          const firstConn = first.pooled ? Promise.resolve(first.pooled) : first.secure.then(wrap);
+          const firstConn = first.pooled ? Promise.resolve(first.pooled) : wrap(first);
           first = null; // from here the relay owns it (and may lend it to the pool)
           const clientTls = new tls.TLSSocket(client, { isServer: true, ...serverSocketOptions(), secureContext, SNICallback: deps.cache.sniCallbackFor(name) });
           clientTls.on('error', (err: NodeJS.ErrnoException) => {
@@ -99,7 +100,7 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
           startH1Relay({
             client: clientTls,
             first: firstConn,
-            acquire: async () => deps.pool.take(key) ?? wrap(await (await deps.open(target, name)).secure),
+            acquire: async () => deps.pool.take(key) ?? wrap(await deps.open(target, name)),
             hold: (conn, reclaim) => deps.pool.hold(conn, reclaim),
             unhold: (conn) => deps.pool.unhold(conn),
             release: (conn) => deps.pool.park(conn),

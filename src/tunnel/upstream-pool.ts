@@ -32,6 +32,8 @@ export class UpstreamConn {
     readonly key: string,
     readonly socket: tls.TLSSocket,
     sink: ReadSink | null,
+    /** the address dialled, for the records of every tunnel that uses it */
+    readonly upstream: string,
   ) {
     if (sink) sink.setHandler((buf, n, retain) => (this.user ? this.user.data(this, buf, n, retain) : this.stray()));
     else
@@ -56,7 +58,7 @@ export class UpstreamConn {
 export interface UpstreamPool {
   /** An idle connection to `key` (the newest), or null. */
   take(key: string): UpstreamConn | null;
-  /** A reusable connection nobody needs now; past maxIdle for its destination the oldest idle one closes. */
+  /** A connection nobody needs now: kept if it can carry a request (else closed); past maxIdle for its destination the oldest idle one closes. */
   park(conn: UpstreamConn): void;
   /** Its tunnel keeps `conn` between requests; unused for about holdMs, it is taken back: reclaim(), then park. */
   hold(conn: UpstreamConn, reclaim: () => void): void;

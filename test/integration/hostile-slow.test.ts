@@ -54,6 +54,14 @@ function timedGet(proxyPort: number): Promise<number> {
   });
 }
 
+/** n connections to the proxy that send nothing. */
+function openIdle(proxyPort: number, n: number): Promise<net.Socket[]> {
+  return Promise.all(Array.from({ length: n }, () => new Promise<net.Socket>((r) => {
+    const s = net.connect(proxyPort, '127.0.0.1', () => r(s));
+    s.on('error', () => {});
+  })));
+}
+
 async function latencies(proxyPort: number, n: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) out.push(await timedGet(proxyPort));
@@ -127,10 +135,7 @@ t.test('slowloris: 1,000 trickling connections; a normal client stays fast; the 
 t.test('per-client cap (maxClientConnections): the connection above it gets 503 too_many_connections', async (t) => {
   const proxy = await startProxy({ connectTo: [`*::127.0.0.1:${origin.port}`], maxClientConnections: 3 });
   t.teardown(() => proxy.stop());
-  const idle = await Promise.all([0, 1, 2].map(() => new Promise<net.Socket>((r) => {
-    const s = net.connect(proxy.port, '127.0.0.1', () => r(s));
-    s.on('error', () => {});
-  })));
+  const idle = await openIdle(proxy.port, 3);
   await sleep(50);
   const seenBefore = origin.seen.length;
   const a = await rawHttp(proxy.port, 'GET http://fwd.test/over-cap HTTP/1.1\r\nHost: fwd.test\r\n\r\n');
@@ -153,10 +158,7 @@ t.test('per-client cap (maxClientConnections): the connection above it gets 503 
 t.test('global cap (maxConnections): a connection above it is closed without being served', async (t) => {
   const proxy = await startProxy({ connectTo: [`*::127.0.0.1:${origin.port}`], maxConnections: 3 });
   t.teardown(() => proxy.stop());
-  const idle = await Promise.all([0, 1, 2].map(() => new Promise<net.Socket>((r) => {
-    const s = net.connect(proxy.port, '127.0.0.1', () => r(s));
-    s.on('error', () => {});
-  })));
+  const idle = await openIdle(proxy.port, 3);
   await sleep(50);
   const before = origin.seen.length;
   const a = await rawHttp(proxy.port, 'GET http://fwd.test/tiny HTTP/1.1\r\nHost: fwd.test\r\n\r\n', 2000);

@@ -135,6 +135,13 @@ t.teardown(async () => {
 const connOf = (text: string) => Number(/x-origin-conn: (\d+)/i.exec(text)?.[1]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Another proxy in --mode inspect with a CA of its own (in a new temp dir), and that CA's certificate. */
+async function inspectingProxy(raw: Parameters<typeof startProxy>[0]) {
+  const certs = await mkdtemp(join(tmpdir(), 'ap-relay-more-'));
+  const p = await startProxy({ mode: 'inspect', certs, ...raw });
+  return { proxy: p, ca: await readFile(join(certs, 'ca.pem'), 'utf8') };
+}
+
 async function connectTo(host: string) {
   const { socket } = await openTunnel(proxy.port, `${host}:443`);
   const s = await tlsOverTunnel(socket, host, proxyCa);
@@ -433,11 +440,10 @@ t.test('a client leaving while its request waits for the upstream handshake leav
   });
   await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => slow.close());
-  const certs2 = await mkdtemp(join(tmpdir(), 'ap-relay-slow-'));
-  const p2 = await startProxy({ mode: 'inspect', certs: certs2, upstreamCa: pki.caFile, connectTo: [`scripted.test:443:127.0.0.1:${(slow.address() as net.AddressInfo).port}`] });
+  const { proxy: p2, ca } = await inspectingProxy({ upstreamCa: pki.caFile, connectTo: [`scripted.test:443:127.0.0.1:${(slow.address() as net.AddressInfo).port}`] });
   const before = scriptedOpen;
   const { socket } = await openTunnel(p2.port, 'scripted.test:443');
-  const s = await tlsOverTunnel(socket, 'scripted.test', await readFile(join(certs2, 'ca.pem'), 'utf8'));
+  const s = await tlsOverTunnel(socket, 'scripted.test', ca);
   s.write('GET /once-per-connection HTTP/1.1\r\nHost: scripted.test\r\n\r\n');
   await sleep(100);
   socket.resetAndDestroy();
@@ -496,14 +502,13 @@ for (const [name, raw, status, reason] of [
 
 t.test('inspecting through a parent proxy: TLS to the origin runs inside the parent\'s tunnel, still verified', async (t) => {
   const parent = await startProxy({ connectTo: [`relay.test:443:127.0.0.1:${nodePort}`] });
-  const certs2 = await mkdtemp(join(tmpdir(), 'ap-relay-parent-'));
-  const child = await startProxy({ mode: 'inspect', certs: certs2, upstreamCa: pki.caFile, upstreamProxy: `http://127.0.0.1:${parent.port}` });
+  const { proxy: child, ca } = await inspectingProxy({ upstreamCa: pki.caFile, upstreamProxy: `http://127.0.0.1:${parent.port}` });
   t.teardown(async () => {
     await child.stop();
     await parent.stop();
   });
   const { socket } = await openTunnel(child.port, 'relay.test:443');
-  const s = await tlsOverTunnel(socket, 'relay.test', await readFile(join(certs2, 'ca.pem'), 'utf8'));
+  const s = await tlsOverTunnel(socket, 'relay.test', ca);
   let got = '';
   const body = crypto.randomBytes(300_000);
   s.on('data', (d: Buffer) => (got += d.toString('latin1')));
@@ -524,15 +529,14 @@ t.test('inspecting through a parent proxy: TLS to the origin runs inside the par
 
 t.test('inspecting through a parent: an untrusted origin certificate is still refused (502 upstream_tls_failed)', async (t) => {
   const parent = await startProxy({ connectTo: [`relay.test:443:127.0.0.1:${nodePort}`] });
-  const certs3 = await mkdtemp(join(tmpdir(), 'ap-relay-parent2-'));
   // no --upstream-ca: the test CA that signed relay.test is not trusted by this child
-  const child = await startProxy({ mode: 'inspect', certs: certs3, upstreamProxy: `http://127.0.0.1:${parent.port}` });
+  const { proxy: child, ca } = await inspectingProxy({ upstreamProxy: `http://127.0.0.1:${parent.port}` });
   t.teardown(async () => {
     await child.stop();
     await parent.stop();
   });
   const { socket } = await openTunnel(child.port, 'relay.test:443');
-  const s = await tlsOverTunnel(socket, 'relay.test', await readFile(join(certs3, 'ca.pem'), 'utf8'));
+  const s = await tlsOverTunnel(socket, 'relay.test', ca);
   let got = '';
   s.on('data', (d: Buffer) => (got += d.toString('latin1')));
   s.write('GET /x HTTP/1.1\r\nHost: relay.test\r\n\r\n');

@@ -33,7 +33,7 @@ class FakeSocket extends EventEmitter {
 
 const conn = (key: string) => {
   const s = new FakeSocket();
-  return { s, c: new UpstreamConn(key, s as unknown as tls.TLSSocket, null) };
+  return { s, c: new UpstreamConn(key, s as unknown as tls.TLSSocket, null, '127.0.0.1:443') };
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
