@@ -36,10 +36,14 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
   });
   server.maxConnections = limits.maxConnections;
   // Idle timeout of plain-HTTP client connections: a little later than the upstream timeout of forwarded
-  // requests, so a silent origin gets its 504 first. Armed on a connection's first request rather than
+  // requests, so a silent origin gets its 504 first. Armed by the request handler rather than
   // through server.timeout: CONNECT sockets have the idle sweeper instead, and a socket timer they never
   // use would stay on each idle tunnel (a Timeout and a bound function, ~0.2 KB).
+  // Node's server sets every keep-alive connection's timer to server.timeout (0) when a request arrives,
+  // so the timer is re-armed per request; the close listener goes on once per connection (a listener per
+  // request piled up on a busy keep-alive connection until it next sat idle: MaxListenersExceededWarning).
   const plainIdleMs = limits.idleTimeoutMs + 1000;
+  const idleArmed = new WeakSet<Socket>();
   const idleClose = function (this: Socket) {
     this.destroy();
   };
@@ -80,7 +84,12 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
   });
   server.on('request', (req, res) => {
     if (refused.has(req.socket)) return req.socket.destroy();
-    if (!req.socket.timeout) req.socket.setTimeout(plainIdleMs, idleClose);
+    const socket = req.socket;
+    if (!idleArmed.has(socket)) {
+      idleArmed.add(socket);
+      socket.on('timeout', idleClose);
+    }
+    socket.setTimeout(plainIdleMs);
     forward.handle(req, res);
   });
   // WebSocket or other upgrades on plain HTTP are not forwarded (the catalog's endpoints do not need them)

@@ -2,6 +2,7 @@
 // removal, Proxy-Authorization never reaching the origin, error statuses and `request` records.
 import t from 'tap';
 import net from 'node:net';
+import http from 'node:http';
 import { startHttpOrigin, patternBytes, sha256 } from '../helpers/origins.js';
 import { startProxy } from '../helpers/proxy.js';
 import { curl, rawExchange } from '../helpers/clients.js';
@@ -32,6 +33,33 @@ t.test('GET 4 MiB through the proxy, intact, with a request record', async (t) =
   t.notMatch(JSON.stringify(rec), 'secret', 'query string is not logged');
   t.ok((rec!.bytesOut as number) > size);
   t.ok((rec!.bytesIn as number) > 20);
+});
+
+t.test('40 requests on one keep-alive client connection: one connection, no listener added per request', async (t) => {
+  // the idle timer is re-armed per request; its close listener went on per request (Node then warned at 11)
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  t.teardown(() => {
+    process.off('warning', onWarning);
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const sockets = new Set<net.Socket>();
+  for (let i = 0; i < 40; i++) {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: proxy.port, path: 'http://dl.test/bytes/64', agent, headers: { host: 'dl.test' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('socket', (s) => sockets.add(s));
+      req.on('error', reject);
+    });
+    t.equal(status, 200, `request ${i + 1}`);
+  }
+  t.equal(sockets.size, 1, 'all 40 requests went over one client connection');
+  await new Promise((r) => setImmediate(r));
+  t.same(warnings.filter((w) => /MaxListeners/.test(w)), [], 'no MaxListenersExceededWarning');
 });
 
 t.test('Range request → 206 passed through untouched', async (t) => {
