@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import forge from 'node-forge';
+import { CertError } from './cert-host.js';
 
 export const CA_CERT_FILE = 'ca.pem';
 export const CA_KEY_FILE = 'ca.key';
@@ -15,17 +16,7 @@ export const CA_VALIDITY_YEARS = 10;
 /** Clocks of enrolled devices drift; a CA valid "from now" would be rejected by a device running behind. */
 export const CA_BACKDATE_MS = 60 * 60 * 1000;
 
-export type CertErrorCode =
-  | 'ca_missing' | 'ca_incomplete' | 'ca_exists' | 'ca_key_permissions' | 'ca_invalid'
-  | 'ca_key_mismatch' | 'ca_expired' | 'invalid_host' | 'invalid_option';
-
-/** Every failure of the certificate code; callers branch on `code`, never on `message`. */
-export class CertError extends Error {
-  override readonly name = 'CertError';
-  constructor(readonly code: CertErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
+export { CertError, type CertErrorCode } from './cert-host.js';
 
 export interface Ca {
   readonly dir: string;

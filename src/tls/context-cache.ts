@@ -3,8 +3,8 @@
 // It mints and caches; it never listens, logs or decides whether a host is inspected.
 import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
-import { CertError } from './ca.js';
-import { type Minter, normalizeCertHost } from './mint.js';
+import { CertError, normalizeCertHost } from './cert-host.js';
+import type { Minter } from './mint.js';
 import { serverContextOptions } from './options.js';
 
 export const DEFAULT_CONTEXT_CACHE_MAX = 1000;

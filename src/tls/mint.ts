@@ -2,9 +2,11 @@
 // Node's crypto signs the TBS bytes (never forge's pure-JS RSA, which blocks the loop 26–63 ms).
 // No caching, no sockets: tls/context-cache.ts decides when to mint.
 import crypto, { type KeyObject } from 'node:crypto';
-import net from 'node:net';
 import forge from 'node-forge';
 import { type Ca, CertError, randomSerialHex, signCertificate, signCertificateSync } from './ca.js';
+import { normalizeCertHost } from './cert-host.js';
+
+export { normalizeCertHost, type CertHost } from './cert-host.js';
 
 /** CA/Browser Forum ballot SC31 and Apple's limit (398 days) for TLS server certificates. */
 export const MAX_LEAF_VALIDITY_DAYS = 397;
@@ -41,27 +43,6 @@ export interface Minter {
   mintSync(host: string): MintedLeaf;
   readonly keyPem: string;
   readonly validityDays: number;
-}
-
-export interface CertHost { name: string; ip: 4 | 6 | 0 }
-
-const DNS_LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
-
-/** Lower-cases, strips a trailing dot and IPv6 brackets; CertError `invalid_host` for anything else odd. */
-export function normalizeCertHost(host: string): CertHost {
-  let name = host.trim().toLowerCase();
-  if (name.startsWith('[') && name.endsWith(']')) name = name.slice(1, -1);
-  if (name.endsWith('.')) name = name.slice(0, -1);
-  const ip = net.isIP(name);
-  if (ip === 4 || ip === 6) {
-    if (name.includes('%')) throw new CertError('invalid_host', `cannot mint a certificate for a scoped address: ${host}`);
-    return { name, ip };
-  }
-  // punycode (A-labels) only: SAN dNSName is an IA5String (RFC 5280 §4.2.1.6)
-  if (name.length === 0 || name.length > 253 || !name.split('.').every((l) => DNS_LABEL.test(l))) {
-    throw new CertError('invalid_host', `cannot mint a certificate for host name ${JSON.stringify(host)}`);
-  }
-  return { name, ip: 0 };
 }
 
 function keyPair(): Promise<crypto.KeyPairKeyObjectResult> {
