@@ -1,4 +1,4 @@
-// Process-level memory tuning, run once when `start` begins. No I/O, nothing on the connection path.
+// Process-level memory tuning, applied once, when plain-HTTP forwarding first carries a bulk body. No I/O.
 //
 // Node's HTTP client and server read each socket into a freshly allocated 64 KiB buffer. glibc's malloc
 // serves those from the top of its heap and, as they are freed, gives the top back to the kernel as soon as
@@ -7,18 +7,42 @@
 // (~80,000 per 256 MiB here) and about half the proxy's CPU.
 //
 // glibc raises its thresholds by itself when a large mmap'd block is freed (M_MMAP_THRESHOLD becomes the
-// block's size, M_TRIM_THRESHOLD twice that, up to 32 MiB): one 16 MiB buffer, allocated and never
-// touched (no resident pages), lets the heap keep up to 32 MiB of free top instead of trimming at 128 KiB.
-// The buffer is freed by the next garbage collection; plain-HTTP bulk then runs with ~1,000 faults per
-// 256 MiB instead of ~80,000 and ~45 % less CPU. Where an operator set malloc tunables (GLIBC_TUNABLES,
+// block's size, M_TRIM_THRESHOLD twice that, for blocks up to 32 MiB): one 30 MiB buffer, allocated and
+// never touched (no resident pages), lets the heap keep up to 60 MiB of free top instead of trimming at
+// 128 KiB (16 MiB was not always enough: a GC can free more read buffers than that at once; 32 MiB is past
+// glibc's limit and changes nothing). The buffer is freed by the next garbage collection; plain-HTTP bulk
+// then runs with ~100 faults per 256 MiB instead of ~80,000 and ~40 % less CPU. Where an operator set malloc tunables (GLIBC_TUNABLES,
 // MALLOC_TRIM_THRESHOLD_, …) glibc keeps its thresholds fixed and this has no effect, as it has none on
 // other allocators (musl, jemalloc): the allocation is then just freed.
+//
+// The price: after a burst, up to 2 × 30 MiB of freed heap may stay resident instead of going back to the
+// kernel. A proxy that only splices tunnels (recycled buffers, tunnel/user-buffer-relay.ts) gains nothing
+// from it and would keep every burst's garbage (~+2.5 KB per idle tunnel in the bench), so the thresholds
+// are raised only once the forward handler sees a request or response body of BULK_BODY_BYTES or more.
 
 /** Size of the block whose release raises glibc's thresholds (mmap threshold = this, trim = 2×). */
 export const MALLOC_THRESHOLD_BLOCK_BYTES = 30 * 1024 * 1024;
 
+/** A plain-HTTP body at least this large (Content-Length) raises the thresholds. */
+export const BULK_BODY_BYTES = 1024 * 1024;
+
+let raised = false;
+
+/** Idempotent: the first call allocates the block, later calls return at once. */
 export function raiseMallocTrimThreshold(): void {
+  if (raised) return;
+  raised = true;
   if (process.platform !== 'linux') return;
   // allocUnsafeSlow: a block of its own (not the Buffer pool), left uninitialised so no page is touched
   Buffer.allocUnsafeSlow(MALLOC_THRESHOLD_BLOCK_BYTES);
+}
+
+/** Whether a Content-Length announces a bulk body (pure; seven digits at least before any parsing). */
+export function isBulkLength(contentLength: string | undefined): boolean {
+  return contentLength !== undefined && contentLength.length >= 7 && Number(contentLength) >= BULK_BODY_BYTES;
+}
+
+/** For a body's Content-Length header: raises the thresholds when the body is bulk. */
+export function noteBodyLength(contentLength: string | undefined): void {
+  if (!raised && isBulkLength(contentLength)) raiseMallocTrimThreshold();
 }

@@ -4,7 +4,6 @@ import type { Config } from './config/schema.js';
 import { availableParallelism } from 'node:os';
 import { createApp, StartError } from './app.js';
 import { runPrimary, serveWorker, isClusterWorker } from './cluster.js';
-import { raiseMallocTrimThreshold } from './heap-tuning.js';
 
 export function exit(code: number): never {
   process.exit(code);
@@ -21,8 +20,6 @@ export async function runStart(config: Config): Promise<void> {
     return runPrimary(config, workers, { notice: (m) => process.stderr.write(`autopatch-proxy: ${m}\n`), exit });
   }
   const worker = isClusterWorker();
-  // the process that forwards traffic: keep freed read buffers in malloc's heap (heap-tuning.ts)
-  raiseMallocTrimThreshold();
   // in a worker the primary serves the admin listener, with metrics aggregated across workers
   if (worker) config = { ...config, admin: null };
   let app;

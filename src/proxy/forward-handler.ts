@@ -12,6 +12,7 @@ import { elapsedMs, newConnId, type RequestRecord } from '../observability/recor
 import { guardedLookup, mapConnectTo, DialError } from '../tunnel/dial.js';
 import { PROXY_AUTHENTICATE } from './auth.js';
 import { HOP_BY_HOP, connectionNamed } from './hop-by-hop.js';
+import { noteBodyLength } from '../heap-tuning.js';
 
 
 interface Meta {
@@ -46,7 +47,9 @@ export function createForwardHandler(ctx: ProxyContext): ForwardHandler {
       s.once('close', () => clearTimeout(t));
     });
   });
-  proxy.on('proxyRes', (_proxyRes, _req, res) => {
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
+    // a bulk body: keep Node's freed read buffers in malloc's heap from now on (heap-tuning.ts)
+    noteBodyLength(proxyRes.headers['content-length']);
     // Remove hop-by-hop fields from what the client gets, not from proxyRes.headers: the keep-alive agent
     // reads the origin's `Keep-Alive: timeout=N` hint there to retire idle sockets before the origin does
     // (otherwise a reused, already-closed socket turns a good request into a 502).
@@ -124,6 +127,7 @@ export function createForwardHandler(ctx: ProxyContext): ForwardHandler {
     rec.rule = d.rule;
     if (d.decision === 'deny') return deny(res, rec, d.reason);
     const go = () => {
+      noteBodyLength(req.headers['content-length']);
       req.url = parsed.path ?? '/';
       const useParent = ctx.parent && d.decision !== 'bypass';
       if (useParent) {

@@ -27,7 +27,8 @@ t.test('plain-HTTP bulk through the started proxy: far fewer page faults than pa
     t.equal(r.code, 0, r.stderr);
     t.equal(Number(r.stdout.toString()), size, '64 MiB arrived');
   };
-  // the first transfer lets a garbage collection release the block that raises malloc's thresholds
+  // the first transfer (a bulk Content-Length) allocates the block; a garbage collection during it frees the
+  // block, which raises malloc's thresholds
   await get();
   const before = minorFaults(p.child.pid!);
   await get();
