@@ -113,7 +113,10 @@ async function main() {
         if (i > 0) await s.stop();
         await s.start(ctx, i > 0 ? `-cold${i}` : '');
         s.route = routeFor(s, ctx);
-        if (i === 0) info.startRssKB = s.watch.rssKB();
+        if (i === 0) {
+          info.startRssKB = s.watch.rssKB();
+          info.startUssKB = s.watch.ussKB();
+        }
         colds.push(await P.cold(s.route, cfg, origin.tlsPort));
       }
       const ok = colds.filter((c) => Number.isFinite(c.ms)).map((c) => c.ms);

@@ -113,6 +113,16 @@ export function processTree(pid) {
 export function rssKB(pid) {
   try { const m = fs.readFileSync(`/proc/${pid}/status`, 'latin1').match(/^VmRSS:\s+(\d+)\s+kB/m); return m ? +m[1] : 0; } catch { return 0; }
 }
+/** Private memory (USS: Private_Clean + Private_Dirty) in KB from /proc/PID/smaps_rollup (0 if unreadable).
+ *  Unlike VmRSS it leaves out pages shared with other processes (the node or squid binary, shared libraries),
+ *  so summed over --workers processes it is what the replicas really add. */
+export function ussKB(pid) {
+  try {
+    const t = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
+    const get = (k) => +(t.match(new RegExp(`^${k}:\\s+(\\d+)\\s+kB`, 'm'))?.[1] ?? 0);
+    return get('Private_Clean') + get('Private_Dirty');
+  } catch { return 0; }
+}
 const TICK = 100; // USER_HZ on Linux
 /** utime+stime (+ reaped children's) in seconds. */
 export function cpuSecs(pid) {
@@ -124,6 +134,7 @@ export class ProcWatch {
   constructor(pid) { this.pid = pid; this.refresh(); }
   refresh() { this.pids = processTree(this.pid); }
   rssKB() { return this.pids.reduce((a, p) => a + rssKB(p), 0); }
+  ussKB() { return this.pids.reduce((a, p) => a + ussKB(p), 0); }
   cpuSecs() { return this.pids.reduce((a, p) => a + cpuSecs(p), 0); }
   /** Samples the peak RSS every `ms` until stop() returns it. */
   startPeak(ms = 200) {

@@ -38,6 +38,7 @@ export function metrics(res) {
     { key: 'cpu_gib_https', phase: 'bulk_https', label: 'proxy CPU per GiB, HTTPS bulk, s', digits: 2, get: (r, s) => perGiB(ph(r, 'bulk_https', s)) },
     { key: 'cpu_gib_http', phase: 'bulk_http', label: 'proxy CPU per GiB, HTTP bulk, s', digits: 2, get: (r, s) => perGiB(ph(r, 'bulk_http', s)) },
     { key: 'rss_start', label: 'proxy RSS after start, MB', digits: 1, get: (r, s) => r.subjects[s]?.startRssKB / 1024 },
+    { key: 'uss_start', label: 'proxy private memory (USS) after start, MB', digits: 1, get: (r, s) => r.subjects[s]?.startUssKB / 1024 },
     { key: 'rss_peak', label: 'proxy peak RSS during the load phases, MB', digits: 1, get: (r, s) => Math.max(...Object.values(r.phases).map((p) => p[s]?.peakRssKB ?? 0)) / 1024 },
     { key: 'intercepted', label: 'TLS intercepted (certificate seen through the tunnel ≠ origin\'s)', fmt: (r, s) => { const i = r.subjects[s]?.interception; return !i ? '-' : i.intercepted === null ? `unknown: ${i.error}` : i.intercepted ? `yes (issuer ${i.issuerSeen})` : 'no'; } },
     { key: 'errors', label: 'errors (all phases, incl. proxy crashes)', fmt: (r, s) => `${errorCount(r, s)}${r.subjects[s]?.crashes?.length ? ` (${r.subjects[s].crashes.length} crash)` : ''}` },
