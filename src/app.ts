@@ -11,14 +11,13 @@ import type { ProxyContext } from './proxy/context.js';
 import { parseParent } from './tunnel/upstream.js';
 import { createAdminServer, type AdminRoute } from './observability/admin.js';
 import { createMetrics, catalogRuleCounts } from './observability/metrics.js';
-import { adminRoutes } from './observability/admin-routes.js';
+import { adminRoutes, caPemRoute } from './observability/admin-routes.js';
 import { loadCalibration, calibrationPath } from './report/index.js';
 import { openTlsUpstream } from './tunnel/upstream.js';
 import { createUpstreamPool, UPSTREAM_POOL_DEFAULTS } from './tunnel/upstream-pool.js';
 import { createIdleSweeper } from './tunnel/idle-sweeper.js';
 import { createInterceptor, type Interceptor } from './tunnel/intercept.js';
 import { createContextCache } from './tls/context-cache.js';
-import { exportCaPem } from './tls/cert-host.js';
 import { warmProxyPaths, type WarmupInspect } from './proxy/warmup.js';
 import { createSessionCache, upstreamSecureContext } from './tls/options.js';
 import { loadHtpasswd, formatHtpasswdIssue } from './proxy/htpasswd.js';
@@ -37,7 +36,7 @@ export class StartError extends Error {
 }
 
 async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, notice: (msg: string) => void): Promise<{ interceptor: Interceptor; warm: WarmupInspect }> {
-  // node-forge (~10 MB resident) is loaded only here, in --mode inspect (tls/cert-host.ts)
+  // node-forge (5-10 MB resident) is loaded only here, in --mode inspect (tls/cert-host.ts)
   const [{ ensureCa }, { createMinter }] = await Promise.all([import('./tls/ca.js'), import('./tls/mint.js')]);
   const ca = await ensureCa(config.certsDir);
   if (ca.created) notice(`created the inspection CA in ${ca.certPath} (enrol it on devices: autopatch-proxy ca export)`);
@@ -158,7 +157,7 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
   const extraRoutes = (): Record<string, AdminRoute> => {
     const routes: Record<string, AdminRoute> = {};
     // the certificate only, for device enrolment; the key is never served
-    routes['/ca.pem'] = { contentType: 'application/x-pem-file', body: () => exportCaPem(config.certsDir) };
+    routes['/ca.pem'] = caPemRoute(config.certsDir);
     return routes;
   };
 

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import promClient from 'prom-client';
 import type { Config } from './config/schema.js';
 import { createAdminServer } from './observability/admin.js';
+import { caPemRoute } from './observability/admin-routes.js';
 import { dashboardHtml } from './observability/dashboard.js';
 import { mergeSnapshots } from './observability/merge-snapshots.js';
 import type { DashboardSnapshot } from './observability/live.js';
@@ -13,7 +14,6 @@ import { createLogger } from './observability/logger.js';
 import { loadRules } from './catalog/load.js';
 import { pacRoute } from './catalog/pac.js';
 import type { CompiledCatalog } from './catalog/compile.js';
-import { exportCaPem } from './tls/cert-host.js';
 
 const SNAPSHOT_TIMEOUT_MS = 1000;
 const RESTART_DELAY_MS = 500;
@@ -108,7 +108,7 @@ export async function runPrimary(config: Config, workers: number, hooks: Primary
           '/': { contentType: 'text/html; charset=utf-8', body: dashboardHtml },
           '/metrics': { contentType: aggregator.contentType, body: () => aggregator.clusterMetrics() },
           '/api/live': { contentType: 'application/json; charset=utf-8', body: async () => JSON.stringify(await snapshot()) },
-          '/ca.pem': { contentType: 'application/x-pem-file', body: () => exportCaPem(config.certsDir) },
+          '/ca.pem': caPemRoute(config.certsDir),
           '/proxy.pac': pacRoute(() => pacCatalog, { listen: config.listen, pacDirect: config.pacDirect }),
         },
         () => ready.size > 0,

@@ -28,13 +28,26 @@ export const BULK_BODY_BYTES = 1024 * 1024;
 
 let raised = false;
 
+/**
+ * Allocates (and drops) the threshold block; false when the allocation fails (a strict overcommit limit or
+ * address-space cap): the tuning is an optimisation, so a request must never fail for it.
+ */
+export function allocateThresholdBlock(alloc: (size: number) => Buffer = Buffer.allocUnsafeSlow): boolean {
+  try {
+    // allocUnsafeSlow: a block of its own (not the Buffer pool), left uninitialised so no page is touched
+    alloc(MALLOC_THRESHOLD_BLOCK_BYTES);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Idempotent: the first call allocates the block, later calls return at once. */
 export function raiseMallocTrimThreshold(): void {
   if (raised) return;
   raised = true;
   if (process.platform !== 'linux') return;
-  // allocUnsafeSlow: a block of its own (not the Buffer pool), left uninitialised so no page is touched
-  Buffer.allocUnsafeSlow(MALLOC_THRESHOLD_BLOCK_BYTES);
+  allocateThresholdBlock();
 }
 
 /** Whether a Content-Length announces a bulk body (pure; seven digits at least before any parsing). */

@@ -5,12 +5,11 @@ import crypto, { type KeyObject } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import forge from 'node-forge';
 import { CertError } from './cert-host.js';
+import { CA_CERT_FILE, CA_KEY_FILE, caPaths as paths, errno, readCaFile } from './ca-file.js';
 
-export const CA_CERT_FILE = 'ca.pem';
-export const CA_KEY_FILE = 'ca.key';
+export { CA_CERT_FILE, CA_KEY_FILE, exportCa } from './ca-file.js';
 export const CA_KEY_BITS = 2048;
 export const CA_VALIDITY_YEARS = 10;
 /** Clocks of enrolled devices drift; a CA valid "from now" would be rejected by a device running behind. */
@@ -70,18 +69,12 @@ export function randomSerialHex(): string {
   return b.toString('hex');
 }
 
-function paths(dir: string) {
-  return { certPath: path.join(dir, CA_CERT_FILE), keyPath: path.join(dir, CA_KEY_FILE) };
-}
-
 function makeCa(dir: string, certPem: string, keyPem: string, cert: forge.pki.Certificate,
   key: KeyObject, created: boolean): Ca {
   const ca = { dir, ...paths(dir), certPem, cert, notAfter: cert.validity.notAfter, created };
   Object.defineProperties(ca, { keyPem: { value: keyPem }, key: { value: key } });
   return Object.freeze(ca) as Ca;
 }
-
-const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | null)?.code;
 
 /** temp file (mode 0600/0644, fsync) then rename; without overwrite, link() refuses an existing file atomically. */
 async function writeAtomic(file: string, data: string, mode: number, overwrite: boolean): Promise<void> {
@@ -150,27 +143,6 @@ export async function initCa(dir: string, opts: InitCaOptions = {}): Promise<Ca>
   await writeAtomic(keyPath, keyPem, 0o600, opts.force === true);
   await writeAtomic(certPath, certPem, 0o644, opts.force === true);
   return makeCa(dir, certPem, keyPem, cert, privateKey, true);
-}
-
-async function readCaFile(file: string, isKey: boolean): Promise<string | undefined> {
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(file, 'r');
-  } catch (e) {
-    if (errno(e) === 'ENOENT') return undefined;
-    throw new CertError('ca_invalid', `cannot read ${file}: ${errno(e) ?? String(e)}`, { cause: e });
-  }
-  try {
-    // fstat on the opened file: no window between the permission check and the read
-    const mode = (await fh.stat()).mode & 0o777;
-    if (isKey && process.platform !== 'win32' && (mode & 0o077) !== 0) {
-      throw new CertError('ca_key_permissions',
-        `CA key ${file} is accessible by group or others (mode 0${mode.toString(8)}); fix with: chmod 600 ${file}`);
-    }
-    return await fh.readFile('utf8');
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Reads and checks the CA in `dir`: codes ca_missing, ca_incomplete, ca_key_permissions, ca_invalid, ca_key_mismatch, ca_expired. */
@@ -245,18 +217,4 @@ async function loadSettled(dir: string): Promise<Ca> {
       await new Promise((r) => setTimeout(r, 25));
     }
   }
-}
-
-/** The CA certificate for device enrolment: PEM, or DER (`.cer`) with `der`. Never reads the key. */
-export async function exportCa(dir: string, opts: { der?: boolean } = {}): Promise<Buffer> {
-  const { certPath } = paths(dir);
-  const pem = await readCaFile(certPath, false);
-  if (pem === undefined) throw new CertError('ca_missing', `no CA certificate at ${certPath}; create one with: autopatch-proxy ca init`);
-  let x509: crypto.X509Certificate;
-  try {
-    x509 = new crypto.X509Certificate(pem);
-  } catch (e) {
-    throw new CertError('ca_invalid', `${certPath} is not a PEM certificate`, { cause: e });
-  }
-  return opts.der ? x509.raw : Buffer.from(x509.toString());
 }

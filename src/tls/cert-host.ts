@@ -1,6 +1,7 @@
 // The forge-free part of the certificate code, which the connection path needs in every mode: the error
 // type of all certificate failures and the host-name rules for minted leaves. ca.ts and mint.ts (node-forge,
-// ~10 MB resident once loaded) are imported only where a CA is used: --mode inspect and the `ca` command.
+// 5-10 MB resident once loaded) are imported only where a CA is used: --mode inspect and the `ca` command
+// (/ca.pem reads the certificate through ca-file.ts, without forge).
 import net from 'node:net';
 
 export type CertErrorCode =
@@ -34,10 +35,4 @@ export function normalizeCertHost(host: string): CertHost {
     throw new CertError('invalid_host', `cannot mint a certificate for host name ${JSON.stringify(host)}`);
   }
   return { name, ip: 0 };
-}
-
-/** The CA certificate (PEM) for the admin's /ca.pem; loads ca.ts (and forge) on the first request only. */
-export async function exportCaPem(certsDir: string): Promise<Buffer> {
-  const { exportCa } = await import('./ca.js');
-  return exportCa(certsDir, { der: false });
 }
