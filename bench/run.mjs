@@ -49,13 +49,21 @@ function loggedDecisions(file) {
   return Object.fromEntries(n);
 }
 
+// Every phase runs in rounds, interleaved across the sides (direct, proxies, direct, proxies, ...), so that
+// a drift of the machine during the run hits every side alike: bulk in --bulk-reps rounds of one transfer,
+// the others in --rounds rounds, each with its share of the counts (or of the seconds). `round(cfg, i, n)`
+// is round i's settings; `merge` combines a side's rounds into one result.
+const share = (total, i, n) => Math.floor(total / n) + (i < total % n ? 1 : 0);
+const bulkRounds = { rounds: (c) => Math.max(1, c.bulkReps), round: (c) => ({ ...c, bulkReps: 1 }), merge: P.mergeBulk };
 const PHASES = [
-  ['bulk_https', 'HTTPS bulk', (r, c, side) => P.bulk(r, 'https', c, side.caBundle), true],
-  ['bulk_http', 'HTTP bulk', (r, c, side) => P.bulk(r, 'http', c, side.caBundle), true],
-  ['latency', 'sequential new connections', (r, c) => P.latency(r, c)],
-  ['conc_new', 'concurrent new tunnels', (r, c) => P.concNew(r, c)],
-  ['conc_keepalive', 'keep-alive tunnels', (r, c, _s, m) => P.concKeepAlive(r, c, m)],
-  ['http_plain', 'plain HTTP keep-alive', (r, c, _s, m) => P.plainHttp(r, c, m)],
+  ['bulk_https', 'HTTPS bulk', (r, c, side) => P.bulk(r, 'https', c, side.caBundle), bulkRounds],
+  ['bulk_http', 'HTTP bulk', (r, c, side) => P.bulk(r, 'http', c, side.caBundle), bulkRounds],
+  // after the first round, a short warm-up: the proxy sat idle while the others were measured
+  ['latency', 'sequential new connections', (r, c) => P.latency(r, c),
+    { round: (c, i, n) => ({ ...c, latN: share(c.latN, i, n), latWarmup: i === 0 ? c.latWarmup : Math.min(5, c.latWarmup) }), merge: P.mergeLatency }],
+  ['conc_new', 'concurrent new tunnels', (r, c) => P.concNew(r, c), { round: (c, i, n) => ({ ...c, concN: share(c.concN, i, n) }), merge: P.mergeRate }],
+  ['conc_keepalive', 'keep-alive tunnels', (r, c, _s, m) => P.concKeepAlive(r, c, m), { round: (c, i, n) => ({ ...c, kaN: share(c.kaN, i, n) }), merge: P.mergeRate }],
+  ['http_plain', 'plain HTTP keep-alive', (r, c, _s, m) => P.plainHttp(r, c, m), { round: (c, _i, n) => ({ ...c, plainSecs: Math.max(1, c.plainSecs / n) }), merge: P.mergeRate }],
 ];
 
 async function main() {
@@ -127,8 +135,7 @@ async function main() {
   }
   const running = () => subjects.filter((s) => s.route && s.alive);
 
-  // 2. load phases: direct first, then every subject, back to back. Bulk repetitions are interleaved
-  //    (direct, proxies, direct, proxies, ...) so that a drift of the machine hits every side alike.
+  // 2. load phases: direct first, then every subject, back to back, in interleaved rounds (PHASES).
   const measure = async (key, what, fn, s, c) => {
     log(`${what}: ${s.id}`);
     s.watch.refresh();
@@ -143,13 +150,13 @@ async function main() {
     }
     return r;
   };
-  for (const [key, what, fn, interleave] of PHASES) {
+  for (const [key, what, fn, split] of PHASES) {
     if (cfg.phases && !cfg.phases.includes(key)) continue;
-    const rounds = interleave ? Math.max(1, cfg.bulkReps) : 1;
-    const c = interleave ? { ...cfg, bulkReps: 1 } : cfg;
+    const rounds = split.rounds ? split.rounds(cfg) : Math.max(1, cfg.rounds);
     const parts = {};
     const add = (id, r) => { (parts[id] ??= []).push(r); };
     for (let i = 0; i < rounds; i++) {
+      const c = split.round(cfg, i, rounds);
       const w = rounds > 1 ? `${what} (${i + 1}/${rounds})` : what;
       log(`${w}: direct`);
       add('direct', await fn(direct, c, directSide));
@@ -158,7 +165,7 @@ async function main() {
       }
       for (const s of running()) add(s.id, await measure(key, w, fn, s, c));
     }
-    res.phases[key] = Object.fromEntries(Object.entries(parts).map(([id, a]) => [id, a.length > 1 ? P.mergeBulk(a) : a[0]]));
+    res.phases[key] = Object.fromEntries(Object.entries(parts).map(([id, a]) => [id, split.merge(a)]));
   }
   for (const s of subjects) { if (s.watch) res.subjects[s.id].endRssKB = s.watch.rssKB(); await s.stop(); }
 

@@ -53,10 +53,7 @@ export async function bulk(route, scheme, cfg, caBundle) {
 /** Combines interleaved single-repetition bulk results: median over all repetitions, sums, peak. */
 export function mergeBulk(parts) {
   const all = parts.flatMap((p) => p.all);
-  const sum = (k) => parts.reduce((a, p) => a + (p[k] ?? 0), 0);
-  const m = { ...parts[0], MBps: median(all), all, bytes: sum('bytes'), errors: sum('errors'), errorSamples: parts.flatMap((p) => p.errorSamples) };
-  if (parts.some((p) => 'cpuSecs' in p)) { m.cpuSecs = sum('cpuSecs'); m.peakRssKB = Math.max(...parts.map((p) => p.peakRssKB ?? 0)); }
-  return m;
+  return { ...parts[0], MBps: median(all), all, bytes: sumOf(parts, 'bytes'), errors: sumOf(parts, 'errors'), errorSamples: parts.flatMap((p) => p.errorSamples), ...cpuOf(parts) };
 }
 
 /** Sequential new connection (+ CONNECT) + full TLS handshake + GET /tiny + close. */
@@ -67,8 +64,31 @@ export async function latency(route, cfg) {
   for (let i = 0; i < cfg.latN && now() < deadline; i++) {
     try { const r = await route.oneHttps('/tiny', cfg.opTimeoutMs); total.push(r.total); hs.push(r.handshake); } catch (e) { errors++; errorSamples.add(e.message); }
   }
-  return { n: total.length, p50: pct(total, 50), p90: pct(total, 90), p99: pct(total, 99), handshakeP50: pct(hs, 50), errors, errorSamples: [...errorSamples].slice(0, 3) };
+  return { ...latencyStats(total, hs), errors, errorSamples: [...errorSamples].slice(0, 3), samples: total, hsSamples: hs };
 }
+const latencyStats = (total, hs) => ({ n: total.length, p50: pct(total, 50), p90: pct(total, 90), p99: pct(total, 99), handshakeP50: pct(hs, 50) });
+
+/** Latency rounds combined: percentiles over all rounds' samples (the samples are dropped from the result). */
+export function mergeLatency(parts) {
+  const total = parts.flatMap((p) => p.samples ?? []); const hs = parts.flatMap((p) => p.hsSamples ?? []);
+  const errorSamples = [...new Set(parts.flatMap((p) => p.errorSamples ?? []))].slice(0, 3);
+  return { ...latencyStats(total, hs), rounds: parts.length, errors: sumOf(parts, 'errors'), errorSamples, ...cpuOf(parts) };
+}
+
+/** Load rounds combined (pool and wrk results): counts summed, req/s over the summed load time. */
+export function mergeRate(parts) {
+  const ok = sumOf(parts, 'ok');
+  // wrk reports req/s, not its seconds: ok / rps is the round's load time
+  const secs = parts.reduce((a, p) => a + (Number.isFinite(p.secs) ? p.secs : p.rps > 0 ? p.ok / p.rps : 0), 0);
+  const m = { ...parts[0], rounds: parts.length, ok, errors: sumOf(parts, 'errors'), secs, rps: secs > 0 ? ok / secs : NaN, cut: parts.some((p) => p.cut), ...cpuOf(parts) };
+  for (const k of ['openErrors', 'reconnects']) if (k in parts[0]) m[k] = sumOf(parts, k);
+  if ('conns' in parts[0]) m.conns = Math.min(...parts.map((p) => p.conns));
+  if ('p50' in parts[0]) { m.p50 = median(parts.map((p) => p.p50)); m.p99 = median(parts.map((p) => p.p99)); } // wrk's own percentiles: median of the rounds'
+  m.errorSamples = parts.reduce((acc, p) => { for (const [k, v] of Object.entries(p.errorSamples ?? {})) acc[k] = (acc[k] ?? 0) + v; return acc; }, {});
+  return m;
+}
+const sumOf = (parts, k) => parts.reduce((a, p) => a + (p[k] ?? 0), 0);
+const cpuOf = (parts) => (parts.some((p) => 'cpuSecs' in p) ? { cpuSecs: sumOf(parts, 'cpuSecs'), peakRssKB: Math.max(...parts.map((p) => p.peakRssKB ?? 0)) } : {});
 
 /** cfg.conc workers, each request on a new tunnel + TLS handshake. */
 export async function concNew(route, cfg) {
