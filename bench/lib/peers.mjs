@@ -24,6 +24,10 @@ function chownTree(dir, ids) {
   if (!ids || process.getuid?.() !== 0) return;
   for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) fs.chownSync(path.join(e.parentPath ?? e.path, e.name), ids.uid, ids.gid);
   fs.chownSync(dir, ids.uid, ids.gid);
+  // the work dir (mkdtemp: 0700) must be searchable for the peer's own user to reach its dir (squid's
+  // sslcrtd helpers run as proxy and died with EACCES); listing stays refused, pki/ keeps its 0700
+  const parent = path.dirname(dir);
+  fs.chmodSync(parent, (fs.statSync(parent).mode & 0o777) | 0o011);
 }
 
 function squidConf(dir, port, extra) {
