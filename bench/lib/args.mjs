@@ -47,7 +47,8 @@ export function parseArgs(argv) {
     else if (k === 'proxy-cpus') o.proxyCpus = next();
     else throw new Error(`unknown option --${k}\n${USAGE}`);
   }
-  if (!o.paths.length) o.paths = ['bypass', 'log'];
+  // with peers, the inspect path too: it is the one the intercepting peers (squid-bump, http-mitm-proxy) compete with
+  if (!o.paths.length) o.paths = o.peers ? ['bypass', 'log', 'inspect'] : ['bypass', 'log'];
   const sizes = { ...FULL, ...(o.quick ? QUICK : {}), ...given };
   const cfg = { ...o, ...sizes };
   cfg.mode = o.quick ? 'quick' : 'full';
