@@ -99,9 +99,11 @@ export function oursSubject(pathName, ctx) {
     tlsPort: 443, httpPort: 80, expectIntercept: pathName === 'inspect',
     logFile: path.join(ctx.workDir, `proxy-${pathName}.ndjson`),
     caFile: pathName === 'inspect' ? () => path.join(certsDir, 'ca.pem') : null,
-    command(c, port) {
+    async command(c, port) {
       const { tlsPort, httpPort } = c.origin;
-      const args = [path.join(ROOT, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--admin', 'off',
+      const { NODE_FLAGS } = await import('../../dist/node-flags.js'); // after the dist/ check of run.mjs
+      // launched as `npm start` and the image launch it: with src/node-flags.ts's V8 flags
+      const args = [...NODE_FLAGS, path.join(ROOT, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--admin', 'off',
         '--deny-destinations', '', '--log-file', this.logFile,
         '--connect-to', `${p.name}:443:127.0.0.1:${tlsPort}`, '--connect-to', `${p.name}:80:127.0.0.1:${httpPort}`,
         '--certs', certsDir, '--max-client-connections', String(c.maxClientConnections ?? 2000), ...p.args];

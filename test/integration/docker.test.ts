@@ -11,6 +11,7 @@ import os from 'node:os';
 import { join, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHttpOrigin } from '../helpers/origins.js';
+import { NODE_FLAGS } from '../../src/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DOCKER = join(ROOT, 'docker');
@@ -70,7 +71,9 @@ t.test('Dockerfile: multi-stage, non-root, healthcheck, entrypoint', async (t) =
   t.match(USER, /^10001(:10001)?$/, 'numeric non-root USER (runAsNonRoot can verify it)');
   t.notOk(inRuntime.some((i) => i.op === 'VOLUME'), 'no VOLUME: an anonymous volume per replica would mean one CA per replica');
   t.same(one('EXPOSE').split(/\s+/).sort(), ['3128', '9090']);
-  t.same(ENTRYPOINT, ['node', '/app/dist/cli.js']);
+  t.same(ENTRYPOINT, ['node', ...NODE_FLAGS, '/app/dist/cli.js'], 'node with the flags of src/node-flags.ts');
+  const pkg = JSON.parse(read(join(ROOT, 'package.json'))) as { scripts: Record<string, string> };
+  t.equal(pkg.scripts.start, ['node', ...NODE_FLAGS, 'dist/cli.js', 'start'].join(' '), '`npm start` with the same flags');
   t.same(CMD, ['start', '--listen', '0.0.0.0:3128', '--admin', '0.0.0.0:9090', '--rules', '/app/rules', '--certs', '/certs']);
   t.equal(HEALTHCHECK[0], 'node', 'healthcheck without curl');
   t.match(HEALTHCHECK.join(' '), /http:\/\/127\.0\.0\.1:9090\/healthz/);
