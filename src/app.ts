@@ -1,6 +1,6 @@
 // Composition root: builds the logger, catalog, policy, handlers and listeners from a frozen Config.
 // Knows nothing of the CLI and never exits the process (main.ts does).
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type http from 'node:http';
 import type { Config } from './config/schema.js';
 import { createLogger, type LoggerHandle } from './observability/logger.js';
@@ -90,7 +90,7 @@ export interface App {
   reload(): Promise<void>;
 }
 
-function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+function listen(server: NetServer, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port, backlog: 4096 }, () => {

@@ -1,10 +1,10 @@
 // CONNECT: authority → port and destination checks → classify → auth → dial → 200 → peek → TLS check →
 // execute. Exactly one `connect` record per tunnel, written when it ends. Thin shell over the pure core.
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { parseAuthority } from './target.js';
 import { rawErrorResponse, reasonOfError } from './errors.js';
 import type { ProxyContext } from './context.js';
+import type { ConnectHead } from './forward-relay.js';
 import { classify, decideSniMismatch } from '../policy/classify.js';
 import type { Decision, DecisionKind, Reason } from '../policy/types.js';
 import { checkTls } from '../policy/tls-check.js';
@@ -20,7 +20,7 @@ const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
 const EMPTY = Buffer.alloc(0);
 
-export function handleConnect(ctx: ProxyContext, req: IncomingMessage, client: Socket, head: Buffer): void {
+export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socket, head: Buffer): void {
   const start = process.hrtime.bigint();
   const rec = newConnectRecord(client.remoteAddress ?? null);
 

@@ -86,10 +86,13 @@ export function errorAnswer(reason: Reason, host?: string, extraHeaders: Record<
   };
 }
 
-/** Raw HTTP/1.1 response bytes, for sockets the http module has handed over (CONNECT, clientError). */
-export function rawErrorResponse(reason: Reason, host?: string, extraHeaders: Record<string, string> = {}): string {
+/** Raw HTTP/1.1 response bytes, for the proxy's own answers on a raw socket; `close` false keeps the connection. */
+export function rawErrorResponse(reason: Reason, host?: string, extraHeaders: Record<string, string> = {}, close = true): string {
   const a = errorAnswer(reason, host, extraHeaders);
   let head = `HTTP/1.1 ${a.status} ${STATUS_TEXT[a.status] ?? 'Error'}\r\n`;
   for (const [k, v] of Object.entries(a.headers)) head += `${k}: ${v}\r\n`;
-  return `${head}Content-Length: ${Buffer.byteLength(a.body)}\r\nConnection: close\r\n\r\n${a.body}`;
+  return `${head}Content-Length: ${Buffer.byteLength(a.body)}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${a.body}`;
 }
+
+/** The 408 for a request head that did not arrive within --header-timeout. */
+export const HEADER_TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nX-Proxy-Error: header_timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';

@@ -173,7 +173,7 @@ export async function warmProxyPaths(ctx: ProxyContext, inspect: WarmupInspect |
       draining: false,
     };
     const proxy = createProxyServer(warmCtx);
-    const port = await listen(proxy.server as unknown as net.Server);
+    const port = await listen(proxy.server);
     closers.push(() => proxy.drain(0));
 
     let timer: NodeJS.Timeout | undefined;

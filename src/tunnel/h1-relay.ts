@@ -1,15 +1,17 @@
-// The HTTP/1.1 relay inside an inspected tunnel: parses each request head from the decrypted client socket
+// The HTTP/1.1 relay: inside an inspected tunnel, and on plain-HTTP client connections (forward mode, where
+// each request names its destination and `route` says where it goes). It parses each request head from the client socket
 // and each response head from the upstream, rewrites only the hop-by-hop fields, and forwards bodies byte
 // for byte (Content-Length, chunked or close-delimited, framed by h1-parse.ts) without re-framing or copying.
 // One exchange at a time per tunnel: a pipelined request waits, unread, until the response before it ends.
 // Between requests the tunnel holds its upstream connection in upstream-pool.ts, which takes it back when
 // the tunnel stays idle; the next request then takes one from the pool or dials. Connections that carry
 // NTLM/Negotiate authentication stay with their tunnel.
-// 101 Switching Protocols turns the tunnel into a byte splice. I/O shell over the pure h1-parse.ts.
+// 101 Switching Protocols turns the tunnel into a byte splice. In forward mode a CONNECT head ends the relay:
+// the socket, with the bytes after that head, goes to `onHandoff`. I/O shell over the pure h1-parse.ts.
 import type { Duplex } from 'node:stream';
 import { parseRequestHead, parseResponseHead, requestFraming, responseFraming, fieldTokens, keepAliveTimeout, ChunkedScanner, type H1Head, type Framing } from './h1-parse.js';
 import { HOP_BY_HOP, connectionNamed } from '../proxy/hop-by-hop.js';
-import { rawErrorResponse, reasonOfError } from '../proxy/errors.js';
+import { HEADER_TIMEOUT_RESPONSE, rawErrorResponse, reasonOfError } from '../proxy/errors.js';
 import type { Reason } from '../policy/types.js';
 import type { UpstreamConn, UpstreamUser } from './upstream-pool.js';
 
@@ -30,13 +32,47 @@ export interface ExchangeResult {
   failure?: { reason: Reason; code: string };
   /** the exchange ended early (client or upstream went away mid-way) */
   incomplete?: string;
+  /** forward mode: the route's tag; absent when the request was refused before routing (a bad head) */
+  tag?: unknown;
+}
+
+/** Forward mode: where one request goes, or the proxy's own answer to it. */
+export type Route =
+  | {
+      kind: 'send';
+      /** destination: a connection is reused for the next request only when its key is the same */
+      key: string;
+      /** a connection to that destination: an idle pooled one or a new one */
+      open(): Promise<UpstreamConn>;
+      /** request line, then the fields the proxy adds, joined by CRLF (no trailing CRLF) */
+      startLine: string;
+      /** a field of the client's to leave out (lower case), besides the hop-by-hop ones */
+      drop: string | null;
+      tag: unknown;
+    }
+  | {
+      kind: 'answer';
+      reason: Reason;
+      code: string;
+      headers?: Record<string, string>;
+      /** keep the client connection for its next request (possible when the request has no body) */
+      keepAlive: boolean;
+      tag: unknown;
+    };
+
+/** What the owner of a forward-mode relay can ask of it. */
+export interface H1RelayHandle {
+  /** No byte moved for the idle timeout: a waiting exchange is answered 504, anything else closes. */
+  idle(): void;
+  /** Shutting down: close now if idle, else after the exchange in flight. */
+  drain(): void;
 }
 
 export interface H1RelayOptions {
   client: Duplex;
-  /** The connection opened before the 200 (its handshake may still be running); the tunnel owns it. */
-  first: Promise<UpstreamConn>;
-  /** A connection to the same destination: an idle one from the pool, or a new one. */
+  /** The connection opened before the 200 (its handshake may still be running); the tunnel owns it. Forward mode: null. */
+  first: Promise<UpstreamConn> | null;
+  /** A connection to the same destination: an idle one from the pool, or a new one (forward mode: Route.open). */
   acquire(): Promise<UpstreamConn>;
   /** Keeps an idle connection for the tunnel until it is needed or reclaimed (reclaim: the tunnel lets go). */
   hold(conn: UpstreamConn, reclaim: () => void): void;
@@ -45,9 +81,17 @@ export interface H1RelayOptions {
   /** Gives back a connection the tunnel will not use again: pooled if it can carry a request, else closed. */
   release(conn: UpstreamConn): void;
   maxHeaderBytes: number;
-  /** Host name for error answers. */
+  /** Host name for error answers ('' in forward mode: each answer is about its own request). */
   name: string;
   onExchange(r: ExchangeResult): void;
+  /** Forward mode: decides each request (absolute-form target, policy, authentication). */
+  route?(head: H1Head, upgrade: boolean): Route | Promise<Route>;
+  /** Forward mode: a CONNECT head; the relay has let go of the socket, `rest` is what followed the head. */
+  onHandoff?(head: H1Head, rest: Buffer): void;
+  /** Forward mode: a request head must be complete this long after its first byte (else 408). */
+  headTimeoutMs?: number;
+  /** Forward mode: called once when the head timeout answered 408 (the owner records it). */
+  onHeadTimeout?(): void;
 }
 
 // Trailer names fields that follow a chunked body, which passes through untouched: keep it. Transfer-Encoding
@@ -59,6 +103,7 @@ interface Exchange extends ExchangeResult {
   upgrade: boolean;
   closeAfter: boolean;
   responseStarted: boolean;
+  tag: unknown;
 }
 
 function errorCode(err: unknown): string {
@@ -73,24 +118,37 @@ const retryable = (method: string, framing: Framing) => IDEMPOTENT.has(method) &
 /** NTLM and Negotiate (RFC 4559) authenticate the connection they run on. */
 const isConnectionAuth = (t: string) => /^(ntlm|negotiate)\b/i.test(t);
 
+/** RFC 9112 §3.2: exactly one Host field, or none in an HTTP/1.0 request. */
+export function hostFieldOk(head: H1Head): boolean {
+  let hosts = 0;
+  for (const [k] of head.headers) if (k.length === 4 && k.toLowerCase() === 'host') hosts++;
+  return hosts === 1 || (hosts === 0 && head.minor === 0);
+}
+
 /** The head to send on: start line, every field except the hop-by-hop ones, plus `extra` fields. */
-export function rewriteHead(startLine: string, head: H1Head, keepUpgrade: boolean, extra: string): string {
+export function rewriteHead(startLine: string, head: H1Head, keepUpgrade: boolean, extra: string, drop: string | null = null): string {
   const named = connectionNamed(fieldTokens(head, 'connection').join(','));
   let out = startLine + '\r\n';
   for (const [k, v] of head.headers) {
     const l = k.toLowerCase();
     if (DROPPED.has(l) && !(keepUpgrade && l === 'upgrade')) continue;
+    if (l === drop) continue;
     if (named.has(l) && !(keepUpgrade && l === 'upgrade')) continue;
     out += `${k}: ${v}\r\n`;
   }
   return out + extra + '\r\n';
 }
 
-export function startH1Relay(o: H1RelayOptions): void {
+export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
   // the closures below live as long as the tunnel: they capture these, never `o`, so that the first
   // connection is not kept reachable (with its socket and read buffer) once the pool or a close took it
-  const { client, maxHeaderBytes, name, onExchange, acquire, hold, unhold, release } = o;
+  const { client, maxHeaderBytes, name, onExchange, acquire, hold, unhold, release, route, onHandoff, headTimeoutMs, onHeadTimeout } = o;
   let first: Promise<UpstreamConn> | null = o.first;
+  // forward mode: the destination of the request in flight (its key, and how to get a connection there)
+  let curKey: string | null = null;
+  let curOpen: (() => Promise<UpstreamConn>) | null = null;
+  let headTimer: NodeJS.Timeout | null = null;
+  let draining = false;
   let pending: Buffer | null = null; // client bytes not yet handled
   let reqState: 'head' | 'connecting' | 'body' | 'wait' | 'tunnel' | 'closed' = 'head';
   let reqFraming: Framing = { kind: 'none' };
@@ -100,7 +158,7 @@ export function startH1Relay(o: H1RelayOptions): void {
 
   let up: UpstreamConn | null = null;
   // `first` is handed on once: to the first request, or to the pool when it is ready before any request
-  let firstDone = false;
+  let firstDone = first === null;
   let firstError: unknown = null;
   // NTLM/Negotiate authenticate the connection, not the request: such a connection stays with this tunnel
   let pinned = false;
@@ -118,7 +176,9 @@ export function startH1Relay(o: H1RelayOptions): void {
     if (!ex) return;
     const e = ex;
     ex = null;
-    onExchange({ method: e.method, target: e.target, range: e.range, status: e.status, bytesIn: e.bytesIn, bytesOut: e.bytesOut, startNs: e.startNs, ...(e.failure ? { failure: e.failure } : {}), ...extra });
+    const r: ExchangeResult = { method: e.method, target: e.target, range: e.range, status: e.status, bytesIn: e.bytesIn, bytesOut: e.bytesOut, startNs: e.startNs, ...(e.failure ? { failure: e.failure } : {}), ...extra };
+    if (e.tag !== undefined) r.tag = e.tag;
+    onExchange(r);
   };
 
   const closeAll = () => {
@@ -128,13 +188,14 @@ export function startH1Relay(o: H1RelayOptions): void {
   };
 
   // the proxy answers for the origin: only possible before any response byte went out; the tunnel then closes
-  const answer = (reason: Reason, code: string) => {
+  const answer = (reason: Reason, code: string, headers: Record<string, string> = {}) => {
     if (!ex || ex.responseStarted) {
       if (ex) ex.failure ??= { reason, code };
       finish(ex ? { incomplete: code } : {});
       return closeAll();
     }
-    const raw = rawErrorResponse(reason, name);
+    clearHeadTimer();
+    const raw = rawErrorResponse(reason, name || undefined, headers);
     ex.status = Number(raw.slice(9, 12));
     ex.failure = { reason, code };
     ex.bytesOut += Buffer.byteLength(raw);
@@ -339,12 +400,15 @@ export function startH1Relay(o: H1RelayOptions): void {
   const user: UpstreamUser = {
     data: onUpstream,
     end(conn) {
-      if (conn !== up) return;
+      if (conn !== up) return void conn.socket.destroy();
+      if (resState === 'tunnel') return client.end();
+      // a plain connection is half-open here (allowHalfOpen): nothing more can come, and nothing more may go
+      conn.socket.destroy();
       if (resState === 'body' && resFraming.kind === 'close') {
         up = null;
         return responseDone();
       }
-      if (resState === 'tunnel') return client.end();
+      // else 'close' follows: an idle connection is forgotten there, a waiting request retried or answered
     },
     close(conn) {
       if (conn !== up) return;
@@ -366,7 +430,7 @@ export function startH1Relay(o: H1RelayOptions): void {
     sentHead = null;
     if (!head || !ex || ex.responseStarted || resHead !== null || reqState !== 'wait' || conn.exchanges < 2) return false;
     const current = ex;
-    acquire().then(
+    (curOpen ?? acquire)().then(
       (c) => {
         if (ex !== current || reqState === 'closed') return release(c);
         attach(c);
@@ -392,7 +456,7 @@ export function startH1Relay(o: H1RelayOptions): void {
     });
   };
 
-  first.then(
+  first?.then(
     (c) => {
       if (firstDone) return;
       firstDone = true;
@@ -408,9 +472,17 @@ export function startH1Relay(o: H1RelayOptions): void {
     },
   );
   const getUpstream = (): Promise<UpstreamConn> => {
-    if (up && up.usable) {
+    if (up && up.usable && (curOpen === null || up.key === curKey)) {
       unhold(up);
       return Promise.resolve(up);
+    }
+    if (up && curOpen) {
+      // forward mode, another destination (or a connection that died idle): the old one goes to the pool
+      const old = up;
+      up = null;
+      unhold(old);
+      if (pinned) old.socket.destroy();
+      else release(old);
     }
     if (firstError) {
       const err = firstError;
@@ -426,7 +498,7 @@ export function startH1Relay(o: H1RelayOptions): void {
       // the first connection may have been closed by the origin while the client was still handshaking
       return f.then((c) => (c.usable ? c : acquire()));
     }
-    return acquire();
+    return curOpen ? curOpen() : acquire();
   };
 
   // ---- client → upstream ----
@@ -472,20 +544,74 @@ export function startH1Relay(o: H1RelayOptions): void {
     requestComplete(buf.subarray(at));
   };
 
-  const refuse = (reason: Reason, code: string, method = '', target = '') => {
-    ex = { method, target, range: null, status: 0, bytesIn: pending?.length ?? 0, bytesOut: 0, startNs: process.hrtime.bigint(), minor: 1, upgrade: false, closeAfter: true, responseStarted: false };
+  // the parser's detail quotes what it refused (a request line with a token, a header value): the record
+  // keeps only what kind of error it was
+  const refuse = (reason: Reason, detail: string, method = '', target = '') => {
+    const code = detail.replace(/ ".*$/s, '');
+    ex = { method, target, range: null, status: 0, bytesIn: pending?.length ?? 0, bytesOut: 0, startNs: process.hrtime.bigint(), minor: 1, upgrade: false, closeAfter: true, responseStarted: false, tag: undefined };
     pending = null;
     answer(reason, code);
+  };
+
+  // ---- forward mode: head timeout, the proxy's own keep-alive answers, CONNECT handoff ----
+  const clearHeadTimer = () => {
+    if (!headTimer) return;
+    clearTimeout(headTimer);
+    headTimer = null;
+  };
+  const armHeadTimer = () => {
+    if (headTimer || !headTimeoutMs) return;
+    headTimer = setTimeout(() => {
+      headTimer = null;
+      if (reqState !== 'head' || ex) return;
+      reqState = 'closed';
+      onHeadTimeout?.();
+      client.end(HEADER_TIMEOUT_RESPONSE);
+      setTimeout(() => client.destroy(), 1000).unref();
+    }, headTimeoutMs);
+  };
+  /** The proxy answers a request without a body and keeps the connection for the next one. */
+  const answerKeep = (reason: Reason, code: string, headers: Record<string, string> | undefined) => {
+    const e = ex!;
+    const raw = rawErrorResponse(reason, undefined, headers, false);
+    e.status = Number(raw.slice(9, 12));
+    e.failure = { reason, code };
+    e.responseStarted = true;
+    writeClient(Buffer.from(raw, 'latin1'), null);
+    reqState = 'wait';
+    if (pending) client.pause();
+    responseDone();
+  };
+  const handoff = (head: H1Head, rest: Buffer) => {
+    reqState = 'closed';
+    clearHeadTimer();
+    client.pause();
+    client.removeListener('data', onClientData);
+    client.removeListener('end', onClientEnd);
+    client.removeListener('close', onClientClose);
+    if (up) {
+      const c = up;
+      up = null;
+      unhold(c);
+      if (upReusable && !pinned && resState === 'idle') release(c);
+      else c.socket.destroy();
+    }
+    pending = null;
+    // as Node's http server hands over a CONNECT socket: paused until its new owner reads
+    (client as { readableFlowing: boolean | null }).readableFlowing = null;
+    onHandoff!(head, rest);
   };
 
   const onClientHead = () => {
     const buf = pending!;
     const r = parseRequestHead(buf, maxHeaderBytes);
-    if (r.kind === 'incomplete') return;
+    if (r.kind === 'incomplete') return armHeadTimer();
+    clearHeadTimer();
     if (r.kind === 'error') return refuse(r.reason, r.detail);
     const head = r.head;
-    const hosts = head.headers.filter(([k]) => k.toLowerCase() === 'host').length;
-    if (hosts > 1 || (hosts === 0 && head.minor === 1)) return refuse('bad_request', 'host_header', head.method, head.target);
+    if (onHandoff && head.method === 'CONNECT') return handoff(head, buf.subarray(r.length));
+    // forward mode: the route checks Host itself, after the target (its answer carries a request record)
+    if (!route && !hostFieldOk(head)) return refuse('bad_request', 'host_header', head.method, head.target);
     const f = requestFraming(head);
     if (f.kind === 'error') return refuse('bad_request', f.detail, head.method, head.target);
     const conn = fieldTokens(head, 'connection').map((t) => t.toLowerCase());
@@ -502,19 +628,44 @@ export function startH1Relay(o: H1RelayOptions): void {
       startNs: process.hrtime.bigint(),
       minor: head.minor,
       upgrade,
-      closeAfter: conn.includes('close') || (head.minor === 0 && !conn.includes('keep-alive')),
+      closeAfter: draining || conn.includes('close') || (head.minor === 0 && !conn.includes('keep-alive')),
       responseStarted: false,
+      tag: undefined,
     };
     reqFraming = f;
     reqLeft = f.kind === 'length' ? f.length : 0;
     reqScanner = f.kind === 'chunked' ? new ChunkedScanner() : null;
-    const headBytes = Buffer.from(rewriteHead(`${head.method} ${head.target} HTTP/1.${head.minor}`, head, upgrade, upgrade ? 'Connection: Upgrade\r\n' : ''), 'latin1');
     const rest = buf.subarray(r.length);
     pending = rest.length > 0 ? rest : null;
     reqState = 'connecting';
     resState = 'head';
     client.pause();
     const current = ex;
+    if (!route) {
+      const headBytes = Buffer.from(rewriteHead(`${head.method} ${head.target} HTTP/1.${head.minor}`, head, upgrade, upgrade ? 'Connection: Upgrade\r\n' : ''), 'latin1');
+      return send(current, head, r.length, headBytes);
+    }
+    const apply = (rt: Route) => {
+      if (ex !== current || reqState === 'closed') return;
+      current.tag = rt.tag;
+      if (rt.kind === 'answer') {
+        if (rt.keepAlive && reqFraming.kind === 'none' && !current.closeAfter) return answerKeep(rt.reason, rt.code, rt.headers);
+        return answer(rt.reason, rt.code, rt.headers);
+      }
+      curKey = rt.key;
+      curOpen = rt.open;
+      send(current, head, r.length, Buffer.from(rewriteHead(rt.startLine, head, false, '', rt.drop), 'latin1'));
+    };
+    const rt = route(head, upgrade);
+    if (rt instanceof Promise)
+      rt.then(apply, (err: unknown) => {
+        if (ex === current) answer(reasonOfError(err), errorCode(err));
+      });
+    else apply(rt);
+  };
+
+  /** The request head is decided: get a connection and send it, with the body bytes already here. */
+  const send = (current: Exchange, head: H1Head, headLength: number, headBytes: Buffer) => {
     getUpstream().then(
       (conn) => {
         if (ex !== current || reqState === 'closed') {
@@ -523,7 +674,7 @@ export function startH1Relay(o: H1RelayOptions): void {
           return;
         }
         if (up !== conn) attach(conn);
-        current.bytesIn += r.length - headBytes.length; // count what the client sent, not what we forward
+        current.bytesIn += headLength - headBytes.length; // count what the client sent, not what we forward
         conn.exchanges++;
         const body = pending ?? Buffer.alloc(0);
         pending = null;
@@ -562,16 +713,16 @@ export function startH1Relay(o: H1RelayOptions): void {
     }
   }
 
-  client.on('data', onClientData);
-  client.on('end', () => {
-    if (reqState === 'tunnel') return up?.socket.end();
+  function onClientEnd(): void {
+    if (reqState === 'tunnel') return void up?.socket.end();
     if (ex) ex.closeAfter = true; // answer what was asked, then close
     else {
       reqState = 'closed';
       client.end();
     }
-  });
-  client.on('close', () => {
+  }
+  function onClientClose(): void {
+    clearHeadTimer();
     const busy = ex !== null;
     if (ex) finish({ incomplete: 'client_closed' });
     if (up) {
@@ -587,5 +738,31 @@ export function startH1Relay(o: H1RelayOptions): void {
       first.then((c) => c.socket.destroy(), () => {});
       first = null;
     }
-  });
+  }
+  client.on('data', onClientData);
+  client.on('end', onClientEnd);
+  client.on('close', onClientClose);
+  // forward mode: a new connection's first head is due within the head timeout too
+  if (route) armHeadTimer();
+
+  return {
+    idle() {
+      if (reqState === 'closed') return;
+      if (ex && !ex.responseStarted && reqState !== 'head') return answer('upstream_timeout', 'upstream silent');
+      if (ex) {
+        ex.failure ??= { reason: 'upstream_timeout', code: 'idle_timeout' };
+        finish({ incomplete: 'idle_timeout' });
+      }
+      closeAll();
+    },
+    drain() {
+      draining = true;
+      if (ex) ex.closeAfter = true;
+      else if (reqState === 'head' && !pending) {
+        reqState = 'closed';
+        clearHeadTimer();
+        client.end();
+      }
+    },
+  };
 }

@@ -45,8 +45,10 @@ export function createInterceptor(deps: InterceptorDeps): Interceptor {
     async open(target, servername) {
       // an idle verified connection to the same destination saves the dial and the upstream handshake
       const idle = deps.pool.take(poolKey(servername, target));
-      const upstream: TlsUpstream = idle
-        ? { socket: idle.socket, sink: null, secure: Promise.resolve({ socket: idle.socket, sink: null }), upstream: idle.upstream, pooled: idle }
+      // this pool holds the verified TLS connections of inspected tunnels only
+      const idleTls = idle?.socket as tls.TLSSocket | undefined;
+      const upstream: TlsUpstream = idle && idleTls
+        ? { socket: idleTls, sink: null, secure: Promise.resolve({ socket: idleTls, sink: null }), upstream: idle.upstream, pooled: idle }
         : await deps.open(target, servername);
       // the client leg's certificate is minted (or found) while the client reads the 200 and sends its
       // ClientHello, and the upstream handshake runs: started once the 200 has gone out, not before it

@@ -5,7 +5,7 @@
 // leg instead of two, and a destination keeps at most `maxIdle` idle connections, each for `idleMs` at most.
 // Connections that carry connection-bound authentication (NTLM, Negotiate) stay with their tunnel: the
 // relay never holds them here.
-import type tls from 'node:tls';
+import type { Socket } from 'node:net';
 import type { ReadSink } from './read-sink.js';
 
 /** Who currently reads a connection: the relay of one tunnel. */
@@ -30,7 +30,7 @@ export class UpstreamConn {
   constructor(
     /** destination: connections are shared only between tunnels with the same key */
     readonly key: string,
-    readonly socket: tls.TLSSocket,
+    readonly socket: Socket,
     sink: ReadSink | null,
     /** the address dialled, for the records of every tunnel that uses it */
     readonly upstream: string,
@@ -42,7 +42,8 @@ export class UpstreamConn {
         else if (!this.user.data(this, d, d.length, null)) socket.pause();
       });
     socket.on('error', () => {});
-    socket.on('end', () => this.user?.end(this));
+    // dialled with allowHalfOpen: an idle connection the origin ended is closed here, not left half-open
+    socket.on('end', () => (this.user ? this.user.end(this) : socket.destroy()));
     socket.on('close', () => this.user?.close(this));
   }
   /** Bytes nobody asked for: the connection cannot be trusted with a request. */

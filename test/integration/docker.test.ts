@@ -377,7 +377,7 @@ t.test('ENTRYPOINT + CMD run from a clean `npm ci --omit=dev` install', async (t
       res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     }).on('error', reject);
   });
-  t.same(fwd, { status: 200, body: 'tiny\n' }, 'plain HTTP forwarded (http-proxy from the production install)');
+  t.same(fwd, { status: 200, body: 'tiny\n' }, 'plain HTTP forwarded (from the production install)');
   t.ok(process.kill(p.child.pid!, 'SIGTERM'));
   t.equal(await p.exited, 0, 'SIGTERM: exit 0');
   t.ok(p.stdout().split('\n').some((l) => l.startsWith('{') && JSON.parse(l).event === 'request'), 'NDJSON records on stdout');
