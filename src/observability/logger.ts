@@ -14,6 +14,8 @@ export interface LoggerHandle {
 
 /** Records buffered while the log destination is not writable (a full disk); beyond it they are dropped. */
 export const LOG_BUFFER_MAX_BYTES = 2 * 1024 * 1024;
+/** The longest a record waits in the destination's buffer before it is written. */
+export const LOG_FLUSH_EVERY_MS = 1000;
 /** How long shutdown waits for buffered records to reach the destination. */
 export const LOG_FLUSH_TIMEOUT_MS = 2000;
 
@@ -21,7 +23,10 @@ export function createLogger(opts: { file: string; level: string }): LoggerHandl
   const dest = pino.destination({
     dest: opts.file === '-' ? 1 : opts.file,
     sync: false,
+    // records leave in writes of 4 KiB or more; on a quiet proxy the timer writes what is buffered within
+    // LOG_FLUSH_EVERY_MS (without it the last records of a burst waited for the next burst)
     minLength: 4096,
+    periodicFlush: LOG_FLUSH_EVERY_MS,
     // while the destination cannot be written (disk full), keep at most this much; newer records are dropped
     maxLength: LOG_BUFFER_MAX_BYTES,
     mkdir: true,
