@@ -172,17 +172,20 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
       headTimeoutMs: limits.headerTimeoutMs,
       onHeadTimeout: () => ctx.telemetry.connect(newConnectRecord(client, 'bad_request')),
       onHandoff: (head, rest) => {
+        // nothing of this relay may stay reachable from the socket: an idle tunnel would carry it (~5 KB)
+        socket.removeListener('close', onClose);
         served.delete(socket);
         ctx.idle.remove(socket);
         onConnect(socket, connectHead(head), rest);
       },
     });
+    const onClose = () => {
+      if (served.delete(socket)) ctx.idle.remove(socket);
+    };
     served.set(socket, handle);
     // a waiting exchange gets its 504 when the origin stays silent, an idle connection closes
     ctx.idle.add(socket, () => handle.idle());
-    socket.on('close', () => {
-      if (served.delete(socket)) ctx.idle.remove(socket);
-    });
+    socket.on('close', onClose);
     if (ctx.draining) handle.drain();
   }
 
