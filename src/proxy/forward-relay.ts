@@ -14,7 +14,8 @@ import { dial, mapConnectTo } from '../tunnel/dial.js';
 import { PROXY_AUTHENTICATE } from './auth.js';
 import { noteBodyLength } from '../heap-tuning.js';
 import { hostFieldOk, startH1Relay, type ExchangeResult, type H1RelayHandle, type Route } from '../tunnel/h1-relay.js';
-import type { H1Head } from '../tunnel/h1-parse.js';
+import { parseRequestHead, type H1Head } from '../tunnel/h1-parse.js';
+import { HEADER_TIMEOUT_RESPONSE } from './errors.js';
 import { createUpstreamPool, UpstreamConn, UPSTREAM_POOL_DEFAULTS, type UpstreamPool } from '../tunnel/upstream-pool.js';
 import { createReadSink } from '../tunnel/read-sink.js';
 
@@ -58,6 +59,8 @@ export function connectHead(head: H1Head): ConnectHead {
 export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket, head: ConnectHead, rest: Buffer) => void): ForwardRelay {
   const pool: UpstreamPool = createUpstreamPool(POOL);
   const served = new Map<Socket, H1RelayHandle>();
+  // connections that have not sent a byte yet (closed at once by a stop, like idle keep-alive ones)
+  const fresh = new Set<Socket>();
   const { limits } = ctx.config;
 
   const opener = (key: string, host: string, port: number, checked: boolean, label: string) => async (): Promise<UpstreamConn> => {
@@ -68,7 +71,44 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
     return new UpstreamConn(key, socket, sink, label);
   };
 
+  /**
+   * A new connection: the first read decides. A whole CONNECT head (nearly every tunnel) goes straight to
+   * the CONNECT handler; anything else, a CONNECT head split over reads included, starts the relay.
+   */
   function serve(socket: Socket): void {
+    const timer = setTimeout(() => {
+      socket.removeListener('data', first);
+      ctx.telemetry.connect(newConnectRecord(socket.remoteAddress ?? null, 'bad_request'));
+      socket.end(HEADER_TIMEOUT_RESPONSE);
+      setTimeout(() => socket.destroy(), 1000).unref();
+    }, limits.headerTimeoutMs);
+    const gone = () => {
+      clearTimeout(timer);
+      fresh.delete(socket);
+    };
+    const first = (chunk: Buffer) => {
+      clearTimeout(timer);
+      socket.removeListener('data', first);
+      socket.removeListener('close', gone);
+      socket.pause();
+      fresh.delete(socket);
+      if (chunk.length > 8 && chunk[0] === 0x43 && chunk.toString('latin1', 0, 8) === 'CONNECT ') {
+        const r = parseRequestHead(chunk, limits.maxHeaderBytes);
+        if (r.kind === 'head') {
+          (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+          return onConnect(socket, connectHead(r.head), chunk.subarray(r.length));
+        }
+      }
+      socket.unshift(chunk);
+      relay(socket);
+      socket.resume();
+    };
+    socket.on('data', first);
+    socket.on('close', gone);
+    fresh.add(socket);
+  }
+
+  function relay(socket: Socket): void {
     const client = socket.remoteAddress ?? null;
     const answer = (rec: RequestRecord, reason: Reason, keepAlive: boolean, headers?: Record<string, string>): Route => {
       rec.decision = 'deny';
@@ -193,6 +233,7 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
     serve,
     drain() {
       for (const h of served.values()) h.drain();
+      for (const s of fresh) s.end();
     },
     get size() {
       return served.size;
