@@ -1,6 +1,7 @@
-// Process-level memory tuning, applied once, when plain-HTTP forwarding first carries a bulk body. No I/O.
+// Process-level memory tuning, applied once, when plain-HTTP forwarding first carries a bulk upload. No I/O.
 //
-// Node's HTTP client and server read each socket into a freshly allocated 64 KiB buffer. glibc's malloc
+// Node reads each socket into a freshly allocated 64 KiB buffer unless the reader brings its own (the relay
+// does for origin reads, tunnel/read-sink.ts; accepted client sockets cannot), so an upload still does. glibc's malloc
 // serves those from the top of its heap and, as they are freed, gives the top back to the kernel as soon as
 // more than M_TRIM_THRESHOLD (128 KiB by default) is free there; the next reads grow the heap again and
 // fault every page in anew. Forwarding plain-HTTP bulk this way costs one page fault per 4 KiB relayed
@@ -18,7 +19,8 @@
 // The price: after a burst, up to 2 × 30 MiB of freed heap may stay resident instead of going back to the
 // kernel. A proxy that only splices tunnels (recycled buffers, tunnel/user-buffer-relay.ts) gains nothing
 // from it and would keep every burst's garbage (~+2.5 KB per idle tunnel in the bench), so the thresholds
-// are raised only once the forward handler sees a request or response body of BULK_BODY_BYTES or more.
+// are raised only once the forward relay sees a request body of BULK_BODY_BYTES or more (downloads read the
+// origin into recycled buffers and fault ~700-1,400 times per 64 MiB without it).
 
 /** Size of the block whose release raises glibc's thresholds (mmap threshold = this, trim = 2×). */
 export const MALLOC_THRESHOLD_BLOCK_BYTES = 30 * 1024 * 1024;

@@ -136,6 +136,7 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
       rec.reason = d.reason;
       rec.rule = d.rule;
       if (d.decision === 'deny') return answer(rec, d.reason, true);
+      // a bulk upload: keep Node's freed client-read buffers in malloc's heap from now on (heap-tuning.ts)
       noteBodyLength(field(head, 'content-length'));
       const path = parsed.path ?? '/';
       // RFC 9112 §3.2.2: a proxy replaces the Host of an absolute-form request with the URL's authority
