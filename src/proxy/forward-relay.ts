@@ -110,6 +110,9 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
 
   function relay(socket: Socket): void {
     const client = socket.remoteAddress ?? null;
+    // the record of the request being decided (one exchange at a time per connection): an exchange that
+    // ends before its route answered (the client left during authentication) still gets its request record
+    let deciding: RequestRecord | null = null;
     const answer = (rec: RequestRecord, reason: Reason, keepAlive: boolean, headers?: Record<string, string>): Route => {
       rec.decision = 'deny';
       rec.reason = reason;
@@ -121,6 +124,7 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
         event: 'request', connId: newConnId(), decision: 'deny', reason: 'bad_request', client, host: null, port: null, rule: null,
         bytesIn: 0, bytesOut: 0, durationMs: 0, method: head.method, url: redactUrl(head.target), status: 0, range: null,
       };
+      deciding = rec;
       const parsed = parseAbsoluteUrl(head.target);
       if (!parsed.ok) return answer(rec, 'bad_request', false);
       const target = parsed.target;
@@ -175,7 +179,8 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
     };
 
     const onExchange = (x: ExchangeResult) => {
-      const rec = x.tag as RequestRecord | undefined;
+      const rec = (x.tag as RequestRecord | undefined) ?? deciding ?? undefined;
+      deciding = null;
       if (!rec) {
         // refused before it could be routed (a malformed or oversized head): a connect record, as for a CONNECT
         const r = newConnectRecord(client, x.failure?.reason ?? 'bad_request');

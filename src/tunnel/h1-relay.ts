@@ -758,7 +758,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
     drain() {
       draining = true;
       if (ex) ex.closeAfter = true;
-      else if (reqState === 'head' && !pending) {
+      else if (reqState === 'head' && !pending && client.readableLength === 0) {
         reqState = 'closed';
         clearHeadTimer();
         client.end();
