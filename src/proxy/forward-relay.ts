@@ -239,7 +239,8 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
     serve,
     drain() {
       for (const h of served.values()) h.drain();
-      for (const s of fresh) s.end();
+      // they have sent nothing: closed outright, so a request arriving now is never read
+      for (const s of fresh) s.destroy();
     },
     get size() {
       return served.size;

@@ -106,6 +106,9 @@ interface Exchange extends ExchangeResult {
   tag: unknown;
 }
 
+/** A parser detail without the bytes it quotes (a request line with a token, a Set-Cookie value): records keep the kind. */
+const unquoted = (detail: string) => detail.replace(/ ".*$/s, '');
+
 function errorCode(err: unknown): string {
   const e = err as { code?: string; detail?: string } | null;
   return e?.detail ?? e?.code ?? 'error';
@@ -186,6 +189,15 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
     client.destroy();
     up?.socket.destroy();
   };
+  /** The proxy closes its side; a client that never closes its own is let go a second after all was sent. */
+  const endClient = (data?: string) => {
+    reqState = 'closed';
+    client.once('finish', () => setTimeout(() => client.destroy(), 1000).unref());
+    if (data === undefined) client.end();
+    else client.end(data);
+  };
+  /** A proxy answer to HEAD carries its head only (RFC 9110 §9.3.2): a body would be read as the next response. */
+  const forMethod = (raw: string, method: string) => (method === 'HEAD' ? raw.slice(0, raw.indexOf('\r\n\r\n') + 4) : raw);
 
   // the proxy answers for the origin: only possible before any response byte went out; the tunnel then closes
   const answer = (reason: Reason, code: string, headers: Record<string, string> = {}) => {
@@ -195,14 +207,17 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
       return closeAll();
     }
     clearHeadTimer();
-    const raw = rawErrorResponse(reason, name || undefined, headers);
+    const raw = forMethod(rawErrorResponse(reason, name || undefined, headers), ex.method);
     ex.status = Number(raw.slice(9, 12));
     ex.failure = { reason, code };
     ex.bytesOut += Buffer.byteLength(raw);
     finish();
     reqState = 'closed';
-    up?.socket.destroy();
-    client.end(raw);
+    // forgotten before it is destroyed: its close must not answer a second time (and reset the client)
+    const u = up;
+    up = null;
+    u?.socket.destroy();
+    endClient(raw);
   };
 
   // ---- upstream → client ----
@@ -235,8 +250,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
       up = null;
     }
     if (closeAfter) {
-      reqState = 'closed';
-      client.end();
+      endClient();
       up?.socket.destroy();
       return;
     }
@@ -284,7 +298,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
           if (r.kind === 'incomplete') return true;
           if (r.kind === 'error') {
             upReusable = false;
-            answer('upstream_unreachable', `bad_response: ${r.detail}`);
+            answer('upstream_unreachable', `bad_response: ${unquoted(r.detail)}`);
             return true;
           }
           const rest = resHead.subarray(r.length);
@@ -373,7 +387,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
     const f = responseFraming(head, ex.method);
     if (f.kind === 'error') {
       upReusable = false;
-      answer('upstream_unreachable', `bad_response: ${f.detail}`);
+      answer('upstream_unreachable', `bad_response: ${unquoted(f.detail)}`);
       return false;
     }
     ex.status = status;
@@ -547,7 +561,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
   // the parser's detail quotes what it refused (a request line with a token, a header value): the record
   // keeps only what kind of error it was
   const refuse = (reason: Reason, detail: string, method = '', target = '') => {
-    const code = detail.replace(/ ".*$/s, '');
+    const code = unquoted(detail);
     ex = { method, target, range: null, status: 0, bytesIn: pending?.length ?? 0, bytesOut: 0, startNs: process.hrtime.bigint(), minor: 1, upgrade: false, closeAfter: true, responseStarted: false, tag: undefined };
     pending = null;
     answer(reason, code);
@@ -573,7 +587,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
   /** The proxy answers a request without a body and keeps the connection for the next one. */
   const answerKeep = (reason: Reason, code: string, headers: Record<string, string> | undefined) => {
     const e = ex!;
-    const raw = rawErrorResponse(reason, undefined, headers, false);
+    const raw = forMethod(rawErrorResponse(reason, undefined, headers, false), e.method);
     e.status = Number(raw.slice(9, 12));
     e.failure = { reason, code };
     e.responseStarted = true;
@@ -637,8 +651,9 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
     reqScanner = f.kind === 'chunked' ? new ChunkedScanner() : null;
     const rest = buf.subarray(r.length);
     pending = rest.length > 0 ? rest : null;
+    // resState stays 'idle' until the head is written: until then whatever a held connection sends, or its
+    // close, is an idle connection's and never this request's answer
     reqState = 'connecting';
-    resState = 'head';
     client.pause();
     const current = ex;
     if (!route) {
@@ -680,6 +695,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
         pending = null;
         sentHead = retryable(head.method, reqFraming) ? headBytes : null;
         reqState = 'body';
+        resState = 'head';
         // head and the body bytes already here: one write upstream
         conn.socket.cork();
         writeUp(headBytes);
@@ -716,10 +732,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
   function onClientEnd(): void {
     if (reqState === 'tunnel') return void up?.socket.end();
     if (ex) ex.closeAfter = true; // answer what was asked, then close
-    else {
-      reqState = 'closed';
-      client.end();
-    }
+    else endClient();
   }
   function onClientClose(): void {
     clearHeadTimer();
@@ -747,7 +760,8 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
 
   return {
     idle() {
-      if (reqState === 'closed') return;
+      // closed by the proxy, but the client never finished reading or closing: let it go now
+      if (reqState === 'closed') return void client.destroy();
       if (ex && !ex.responseStarted && reqState !== 'head') return answer('upstream_timeout', 'upstream silent');
       if (ex) {
         ex.failure ??= { reason: 'upstream_timeout', code: 'idle_timeout' };
@@ -759,9 +773,8 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
       draining = true;
       if (ex) ex.closeAfter = true;
       else if (reqState === 'head' && !pending && client.readableLength === 0) {
-        reqState = 'closed';
         clearHeadTimer();
-        client.end();
+        endClient();
       }
     },
   };

@@ -145,6 +145,8 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     }
     conn.since = now();
     conn.socket.unref(); // an idle pooled connection never keeps the process alive
+    // reading may have been paused for a slow client: an idle connection must notice a close or stray bytes
+    conn.socket.resume();
     list.push(conn);
     size++;
     arm();

@@ -138,3 +138,22 @@ t.test('an idle keep-alive client connection is closed at --idle-timeout', async
   const ms = Date.now() - t0;
   t.ok(ms >= IDLE - 50 && ms < IDLE + 2000, `closed ${ms} ms after its last response (idle timeout ${IDLE} ms)`);
 });
+
+t.test('a proxy answer to HEAD on a kept-alive connection has no body: the next response parses', async (t) => {
+  const s = net.connect(proxy.port, '127.0.0.1');
+  s.on('error', () => {});
+  t.teardown(() => s.destroy());
+  await new Promise((r) => s.once('connect', r));
+  let got = '';
+  s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  // a loopback literal is refused 403 destination_not_allowed, keeping the connection
+  s.write('HEAD http://127.0.0.1:9/ HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n');
+  const deadline = Date.now() + 2000;
+  while (!got.includes('\r\n\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 100));
+  t.match(got, /^HTTP\/1\.1 403 [^]*X-Proxy-Error: destination_not_allowed[^]*\r\n\r\n$/, 'the 403 head, and nothing after it');
+  const p = response(s);
+  s.write('GET http://a.test/tiny HTTP/1.1\r\nHost: a.test\r\n\r\n');
+  const next = await p;
+  t.match(next, /^HTTP\/1\.1 200 [^]*\r\n\r\ntiny\n$/, 'the next request on the connection gets its own response');
+});

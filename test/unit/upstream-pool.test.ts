@@ -26,7 +26,13 @@ class FakeSocket extends EventEmitter {
     this.refed = false;
     return this;
   }
+  paused = false;
   pause() {
+    this.paused = true;
+    return this;
+  }
+  resume() {
+    this.paused = false;
     return this;
   }
 }
@@ -36,6 +42,16 @@ const conn = (key: string) => {
   return { s, c: new UpstreamConn(key, s as unknown as tls.TLSSocket, null, '127.0.0.1:443') };
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('a connection paused for a slow client reads again once parked (it must notice a close or stray bytes)', async (t) => {
+  const pool = createUpstreamPool({ maxIdle: 4, idleMs: 10_000, holdMs: 1000 });
+  t.teardown(() => pool.close());
+  const a = conn('k');
+  a.s.pause();
+  pool.park(a.c);
+  t.equal(a.s.paused, false, 'resumed');
+  t.equal(pool.take('k'), a.c);
+});
 
 t.test('take gives the newest idle connection of the same destination, and only that destination', async (t) => {
   const pool = createUpstreamPool({ maxIdle: 4, idleMs: 60_000, holdMs: 60_000 });
