@@ -11,6 +11,7 @@ import { classify } from '../policy/classify.js';
 import type { Reason } from '../policy/types.js';
 import { elapsedMs, newConnId, newConnectRecord, type RequestRecord } from '../observability/records.js';
 import { dial, mapConnectTo } from '../tunnel/dial.js';
+import { authority } from '../tunnel/upstream.js';
 import { PROXY_AUTHENTICATE } from './auth.js';
 import { noteBodyLength } from '../heap-tuning.js';
 import { hostFieldOk, startH1Relay, type ExchangeResult, type H1RelayHandle, type Route } from '../tunnel/h1-relay.js';
@@ -62,6 +63,8 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
   // connections that have not sent a byte yet (closed at once by a stop, like idle keep-alive ones)
   const fresh = new Set<Socket>();
   const { limits } = ctx.config;
+  // a head not complete within --header-timeout (answered 408 header_timeout): a connect record, as Node's did
+  const headTimedOut = (client: string | null) => ctx.telemetry.connect(newConnectRecord(client, 'bad_request'));
 
   const opener = (key: string, host: string, port: number, checked: boolean, label: string) => async (): Promise<UpstreamConn> => {
     const idle = pool.take(key);
@@ -78,7 +81,7 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
   function serve(socket: Socket): void {
     const timer = setTimeout(() => {
       socket.removeListener('data', first);
-      ctx.telemetry.connect(newConnectRecord(socket.remoteAddress ?? null, 'bad_request'));
+      headTimedOut(socket.remoteAddress ?? null);
       socket.end(HEADER_TIMEOUT_RESPONSE);
       setTimeout(() => socket.destroy(), 1000).unref();
     }, limits.headerTimeoutMs);
@@ -110,13 +113,13 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
 
   function relay(socket: Socket): void {
     const client = socket.remoteAddress ?? null;
-    // the record of the request being decided (one exchange at a time per connection): an exchange that
-    // ends before its route answered (the client left during authentication) still gets its request record
+    // the record of the request in flight, made when its route is asked (one exchange at a time per
+    // connection, and each ends before the next head is read): none for a head refused before routing
     let deciding: RequestRecord | null = null;
     const answer = (rec: RequestRecord, reason: Reason, keepAlive: boolean, headers?: Record<string, string>): Route => {
       rec.decision = 'deny';
       rec.reason = reason;
-      return { kind: 'answer', reason, code: reason, keepAlive, tag: rec, ...(headers ? { headers } : {}) };
+      return { kind: 'answer', reason, code: reason, keepAlive, ...(headers ? { headers } : {}) };
     };
 
     const route = (head: H1Head, upgrade: boolean): Route | Promise<Route> => {
@@ -144,8 +147,7 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
       noteBodyLength(field(head, 'content-length'));
       const path = parsed.path ?? '/';
       // RFC 9112 §3.2.2: a proxy replaces the Host of an absolute-form request with the URL's authority
-      const hostName = target.host.includes(':') ? `[${target.host}]` : target.host;
-      const authority = target.port === 80 ? hostName : `${hostName}:${target.port}`;
+      const hostField = target.port === 80 ? (target.host.includes(':') ? `[${target.host}]` : target.host) : authority(target.host, target.port);
       const go = (): Route => {
         const parent = d.decision !== 'bypass' ? ctx.parent : null;
         if (parent) {
@@ -154,15 +156,15 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
           const auth = parent.authorization ? `\r\nProxy-Authorization: ${parent.authorization}` : '';
           return {
             kind: 'send', key: `parent\n${parent.label}`, open: opener(`parent\n${parent.label}`, parent.host, parent.port, false, parent.label),
-            startLine: `${head.method} http://${authority}${path} HTTP/1.${head.minor}\r\nHost: ${authority}${auth}`, drop: 'host', tag: rec,
+            startLine: `${head.method} http://${hostField}${path} HTTP/1.${head.minor}\r\nHost: ${hostField}${auth}`, drop: 'host',
           };
         }
         const host = mapped ? mapped.host : target.host;
         const port = mapped ? mapped.port : target.port;
-        const label = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+        const label = authority(host, port);
         rec.upstream = label;
         const key = `${mapped ? 'mapped' : 'checked'}\n${label}`;
-        return { kind: 'send', key, open: opener(key, host, port, !mapped, label), startLine: `${head.method} ${path} HTTP/1.${head.minor}\r\nHost: ${authority}`, drop: 'host', tag: rec };
+        return { kind: 'send', key, open: opener(key, host, port, !mapped, label), startLine: `${head.method} ${path} HTTP/1.${head.minor}\r\nHost: ${hostField}`, drop: 'host' };
       };
       if (d.decision === 'bypass' || !ctx.auth) return go();
       return ctx.auth.check(field(head, 'proxy-authorization')).then(
@@ -179,7 +181,7 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
     };
 
     const onExchange = (x: ExchangeResult) => {
-      const rec = (x.tag as RequestRecord | undefined) ?? deciding ?? undefined;
+      const rec = deciding;
       deciding = null;
       if (!rec) {
         // refused before it could be routed (a malformed or oversized head): a connect record, as for a CONNECT
@@ -216,7 +218,7 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
       onExchange,
       route,
       headTimeoutMs: limits.headerTimeoutMs,
-      onHeadTimeout: () => ctx.telemetry.connect(newConnectRecord(client, 'bad_request')),
+      onHeadTimeout: () => headTimedOut(client),
       onHandoff: (head, rest) => {
         // nothing of this relay may stay reachable from the socket: an idle tunnel would carry it (~5 KB)
         socket.removeListener('close', onClose);

@@ -32,8 +32,6 @@ export interface ExchangeResult {
   failure?: { reason: Reason; code: string };
   /** the exchange ended early (client or upstream went away mid-way) */
   incomplete?: string;
-  /** forward mode: the route's tag; absent when the request was refused before routing (a bad head) */
-  tag?: unknown;
 }
 
 /** Forward mode: where one request goes, or the proxy's own answer to it. */
@@ -48,7 +46,6 @@ export type Route =
       startLine: string;
       /** a field of the client's to leave out (lower case), besides the hop-by-hop ones */
       drop: string | null;
-      tag: unknown;
     }
   | {
       kind: 'answer';
@@ -57,7 +54,6 @@ export type Route =
       headers?: Record<string, string>;
       /** keep the client connection for its next request (possible when the request has no body) */
       keepAlive: boolean;
-      tag: unknown;
     };
 
 /** What the owner of a forward-mode relay can ask of it. */
@@ -103,7 +99,6 @@ interface Exchange extends ExchangeResult {
   upgrade: boolean;
   closeAfter: boolean;
   responseStarted: boolean;
-  tag: unknown;
 }
 
 /** A parser detail without the bytes it quotes (a request line with a token, a Set-Cookie value): records keep the kind. */
@@ -179,9 +174,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
     if (!ex) return;
     const e = ex;
     ex = null;
-    const r: ExchangeResult = { method: e.method, target: e.target, range: e.range, status: e.status, bytesIn: e.bytesIn, bytesOut: e.bytesOut, startNs: e.startNs, ...(e.failure ? { failure: e.failure } : {}), ...extra };
-    if (e.tag !== undefined) r.tag = e.tag;
-    onExchange(r);
+    onExchange({ method: e.method, target: e.target, range: e.range, status: e.status, bytesIn: e.bytesIn, bytesOut: e.bytesOut, startNs: e.startNs, ...(e.failure ? { failure: e.failure } : {}), ...extra });
   };
 
   const closeAll = () => {
@@ -562,7 +555,7 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
   // keeps only what kind of error it was
   const refuse = (reason: Reason, detail: string, method = '', target = '') => {
     const code = unquoted(detail);
-    ex = { method, target, range: null, status: 0, bytesIn: pending?.length ?? 0, bytesOut: 0, startNs: process.hrtime.bigint(), minor: 1, upgrade: false, closeAfter: true, responseStarted: false, tag: undefined };
+    ex = { method, target, range: null, status: 0, bytesIn: pending?.length ?? 0, bytesOut: 0, startNs: process.hrtime.bigint(), minor: 1, upgrade: false, closeAfter: true, responseStarted: false };
     pending = null;
     answer(reason, code);
   };
@@ -578,10 +571,8 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
     headTimer = setTimeout(() => {
       headTimer = null;
       if (reqState !== 'head' || ex) return;
-      reqState = 'closed';
       onHeadTimeout?.();
-      client.end(HEADER_TIMEOUT_RESPONSE);
-      setTimeout(() => client.destroy(), 1000).unref();
+      endClient(HEADER_TIMEOUT_RESPONSE);
     }, headTimeoutMs);
   };
   /** The proxy answers a request without a body and keeps the connection for the next one. */
@@ -644,7 +635,6 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
       upgrade,
       closeAfter: draining || conn.includes('close') || (head.minor === 0 && !conn.includes('keep-alive')),
       responseStarted: false,
-      tag: undefined,
     };
     reqFraming = f;
     reqLeft = f.kind === 'length' ? f.length : 0;
@@ -662,7 +652,6 @@ export function startH1Relay(o: H1RelayOptions): H1RelayHandle {
     }
     const apply = (rt: Route) => {
       if (ex !== current || reqState === 'closed') return;
-      current.tag = rt.tag;
       if (rt.kind === 'answer') {
         if (rt.keepAlive && reqFraming.kind === 'none' && !current.closeAfter) return answerKeep(rt.reason, rt.code, rt.headers);
         return answer(rt.reason, rt.code, rt.headers);

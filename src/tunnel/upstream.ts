@@ -40,7 +40,8 @@ export function parseParent(url: string | null): ParentProxy | null {
   };
 }
 
-function authority(host: string, port: number): string {
+/** host:port as dialled, IPv6 in brackets. */
+export function authority(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
