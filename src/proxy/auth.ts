@@ -2,7 +2,7 @@
 // Proxy-Authorization value, verify asynchronously, cache verified credentials (never plaintext).
 // No sockets, no logging, no HTTP answers: callers turn an AuthResult into a 407.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import { LRUCache } from 'lru-cache';
 import type { HtpasswdEntry } from './htpasswd.js';
 
@@ -24,7 +24,10 @@ export interface AuthenticatorOptions {
   cacheSize?: number;
   /** How long a verified credential is trusted without re-verifying. */
   cacheTtlMs?: number;
-  /** Injection point for tests; defaults to bcryptjs' async `compare` (never the sync variant). */
+  /**
+   * Injection point for tests; defaults to the native bcrypt's async `compare`, which hashes on libuv's
+   * thread pool (never the sync variant, never a JavaScript bcrypt on the event loop).
+   */
   compare?: BcryptCompare;
   /** Clock for the cache TTL (tests); defaults to `performance`. */
   now?: () => number;
@@ -83,21 +86,38 @@ function dominantBcryptCost(users: ReadonlyMap<string, HtpasswdEntry>): number |
   return best;
 }
 
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** `n` random characters of bcrypt's base64 alphabet (64 symbols: a byte's low 6 bits pick one evenly). */
+function randomBcryptChars(n: number): string {
+  let out = '';
+  for (const byte of randomBytes(n)) out += BCRYPT_ALPHABET[byte & 63];
+  return out;
+}
+
 /**
- * The entry an unknown user is checked against: a well-formed bcrypt hash with a random salt at the
- * dominant cost (compare() hashes the password fully before comparing, so the work is the same and
- * no real hash needs computing), or a random SHA-1 digest when the file has no bcrypt entries.
+ * The entry an unknown user is checked against: a well-formed bcrypt hash with a random salt and
+ * checksum at the dominant cost (compare() hashes the password fully before comparing, so the work is
+ * the same and no real hash needs computing), or a random SHA-1 digest when the file has no bcrypt entries.
  */
 function makeDummyEntry(users: ReadonlyMap<string, HtpasswdEntry>): HtpasswdEntry {
   const cost = dominantBcryptCost(users);
   if (cost === undefined) return { scheme: 'sha1', digest: randomBytes(20) };
-  const salt = bcrypt.encodeBase64(randomBytes(16), 16);
-  const checksum = bcrypt.encodeBase64(randomBytes(23), 23).slice(0, 31);
-  return { scheme: 'bcrypt', hash: `$2b$${String(cost).padStart(2, '0')}$${salt}${checksum}`, cost };
+  return { scheme: 'bcrypt', hash: `$2b$${String(cost).padStart(2, '0')}$${randomBcryptChars(53)}`, cost };
 }
 
+/**
+ * The native bcrypt knows the OpenBSD labels $2a$ and $2b$ only; Apache's and PHP's $2y$ is the same
+ * algorithm as $2b$ (https://en.wikipedia.org/wiki/Bcrypt#Versioning_history), so it is relabelled.
+ */
+export function nativeBcryptHash(hash: string): string {
+  return hash.startsWith('$2y$') ? `$2b$${hash.slice(4)}` : hash;
+}
+
+const nativeCompare: BcryptCompare = (password, hash) => bcrypt.compare(password, nativeBcryptHash(hash));
+
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
-  const compare: BcryptCompare = options.compare ?? ((password, hash) => bcrypt.compare(password, hash));
+  const compare: BcryptCompare = options.compare ?? nativeCompare;
   const cacheSize = options.cacheSize ?? AUTH_CACHE_SIZE_DEFAULT;
   const cacheTtlMs = options.cacheTtlMs ?? AUTH_CACHE_TTL_MS_DEFAULT;
   const now = options.now;

@@ -3,7 +3,7 @@
 // Pure apart from `loadHtpasswd`'s one file read; it must not verify passwords or log anything.
 import { readFile } from 'node:fs/promises';
 
-/** A verifiable credential. bcrypt hashes are kept verbatim (bcryptjs accepts $2y$, $2b$, $2a$). */
+/** A verifiable credential. bcrypt hashes are kept verbatim ($2y$ is relabelled $2b$ for the native bcrypt at compare time). */
 export type HtpasswdEntry =
   | { scheme: 'bcrypt'; hash: string; cost: number }
   | { scheme: 'sha1'; digest: Buffer };

@@ -1,13 +1,15 @@
 // Table-driven tests of Basic proxy authentication: header parsing, every scheme of the fixture,
 // unknown users, the verified-credential cache (hits, TTL, coalescing, invalidation, key shape).
 import t from 'tap';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
   PROXY_AUTHENTICATE,
   createAuthenticator,
   parseBasicCredentials,
   type AuthResult,
+  nativeBcryptHash,
   type BcryptCompare,
 } from '../../src/proxy/auth.js';
 import { loadHtpasswd, parseHtpasswd } from '../../src/proxy/htpasswd.js';
@@ -18,10 +20,10 @@ const { users } = await loadHtpasswd(FIXTURE);
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 const basic = (user: string, password: string): string => `Basic ${b64(`${user}:${password}`)}`;
 
-/** Real bcryptjs compare, counted. */
+/** The real native bcrypt compare (as the authenticator's default relabels $2y$), counted. */
 function countingCompare(): { compare: BcryptCompare; calls: string[] } {
   const calls: string[] = [];
-  return { calls, compare: (password, hash) => (calls.push(hash), bcrypt.compare(password, hash)) };
+  return { calls, compare: (password, hash) => (calls.push(hash), bcrypt.compare(password, nativeBcryptHash(hash))) };
 }
 
 const fail = (user?: string): AuthResult =>
@@ -183,4 +185,57 @@ t.test('a throwing compare is a failure, not a crash', async (t) => {
   const auth = createAuthenticator({ users, compare: () => Promise.reject(new Error('boom')) });
   t.same(await auth.check(basic('alice', 'alice-pass')), fail('alice'));
   t.same(auth.cacheKeys(), []);
+});
+
+t.test('nativeBcryptHash relabels $2y$ only', async (t) => {
+  const tail = '04$Z52Vi8pCXiVEffSIkjMhIOnCFSLQ1vgdc1U6HA0ViBOFa2PuPms9K';
+  const rows: Array<[string, string]> = [
+    [`$2y$${tail}`, `$2b$${tail}`],
+    [`$2b$${tail}`, `$2b$${tail}`],
+    [`$2a$${tail}`, `$2a$${tail}`],
+    ['{SHA}6pX3g9PMDpbNGVw1/XplrHX/dtM=', '{SHA}6pX3g9PMDpbNGVw1/XplrHX/dtM='],
+  ];
+  for (const [input, expected] of rows) t.equal(nativeBcryptHash(input), expected, input);
+});
+
+/** Median wall time of `n` sequential runs of `fn`. */
+async function medianMs(n: number, fn: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = performance.now();
+    await fn();
+    times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b)[n >> 1]!;
+}
+
+t.test('the default compare: an unknown user costs what a wrong password of a known one does', async (t) => {
+  // cost 8: long enough to measure (a few ms), a dummy that bcrypt rejected unhashed would take ~0.
+  const hash = await bcrypt.hash('right', 8);
+  const auth = createAuthenticator({ users: parseHtpasswd(`known:${hash}`, 'f').users, cacheSize: 0 });
+  t.same(await auth.check(basic('known', 'right')), { ok: true, user: 'known' });
+  const wrong = await medianMs(5, () => auth.check(basic('known', 'wrong')));
+  const unknown = await medianMs(5, () => auth.check(basic('nobody', 'wrong')));
+  const ratio = unknown / wrong;
+  t.ok(ratio > 0.5 && ratio < 2, `unknown/known-wrong time ratio ${ratio.toFixed(2)} within 0.5-2`);
+});
+
+t.test('the default compare hashes off the event loop', async (t) => {
+  // cost 11: ~100 ms of hashing. A JavaScript bcrypt (bcryptjs) holds the loop for up to 100 ms at a
+  // time; the native one runs on libuv's pool, so timers keep firing while it works.
+  const hash = await bcrypt.hash('right', 11);
+  const auth = createAuthenticator({ users: parseHtpasswd(`u:${hash}`, 'f').users, cacheSize: 0 });
+  let last = performance.now();
+  let maxGap = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+  }, 2);
+  const start = performance.now();
+  const result = await auth.check(basic('u', 'right'));
+  const took = performance.now() - start;
+  clearInterval(timer);
+  t.same(result, { ok: true, user: 'u' });
+  t.ok(maxGap < took / 2, `longest event-loop gap ${maxGap.toFixed(1)} ms while a ${took.toFixed(1)} ms check ran`);
 });
