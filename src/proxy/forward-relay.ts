@@ -69,7 +69,7 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
   const opener = (key: string, host: string, port: number, checked: boolean, label: string) => async (): Promise<UpstreamConn> => {
     const idle = pool.take(key);
     if (idle) return idle;
-    const sink = createReadSink();
+    const sink = createReadSink({ bulk: true });
     const socket = await dial({ host, port, timeoutMs: limits.connectTimeoutMs, deny: checked ? ctx.deny : null, relay: sink });
     return new UpstreamConn(key, socket, sink, label);
   };

@@ -1,15 +1,28 @@
-// Reads an upstream TLS socket of an inspected tunnel into recycled buffers (tls `onread`) and hands each
-// read to the relay, which writes body bytes on to the client without copying. A buffer goes back to the
-// pool only when every write that references it has completed, so no fresh ArrayBuffer is made per TLS
-// record: the per-record garbage that made V8 run a mark-compact every ~25 ms during bulk transfers.
+// Reads an upstream socket (an inspected tunnel's TLS, or a plain-HTTP origin) into recycled buffers
+// (`onread`) and hands each read to the relay, which writes body bytes on to the client without copying.
+// A buffer goes back to its pool only when every write that references it has completed, so no fresh
+// ArrayBuffer is made per read: the per-record garbage that made V8 run a mark-compact every ~25 ms
+// during bulk transfers.
 import type { Socket } from 'node:net';
 import type { OnreadReader } from './dial.js';
 
-/** One TLS record's plaintext at most: reads never deliver more. */
+/** One TLS record's plaintext at most: TLS reads never deliver more. */
 export const SINK_BUFFER_BYTES = 16 * 1024;
-// shared by all inspected tunnels; bounded (2 MiB): beyond it a read allocates, as Node's own reads do
-const POOL_MAX = 128;
-const pool: Buffer[] = [];
+/**
+ * Read size of a plain-TCP sink once a read has filled a small buffer (a body is streaming): 8× fewer
+ * reads and writes per GiB than 16 KiB, as the tunnel relay's 128 KiB (user-buffer-relay.ts).
+ */
+export const SINK_BULK_BUFFER_BYTES = 128 * 1024;
+// shared by all sinks; bounded (2 MiB each): beyond them a read allocates, as Node's own reads do
+const SMALL_POOL_MAX = 128;
+const BULK_POOL_MAX = 16;
+const small: Buffer[] = [];
+const bulkPool: Buffer[] = [];
+const recycle = (buf: Buffer) => {
+  if (buf.length === SINK_BUFFER_BYTES) {
+    if (small.length < SMALL_POOL_MAX) small.push(buf);
+  } else if (bulkPool.length < BULK_POOL_MAX) bulkPool.push(buf);
+};
 
 /**
  * What the relay does with a read: `data[0..n)` is valid now; to keep referencing it after returning (a
@@ -24,21 +37,31 @@ export interface ReadSink extends OnreadReader {
 
 const noRetain = () => () => {};
 
-export function createReadSink(): ReadSink {
+/**
+ * `bulk`: the socket is plain TCP, whose reads can exceed a TLS record. A read that fills a small buffer
+ * switches the next reads to SINK_BULK_BUFFER_BYTES; a shorter one switches back, so an idle connection
+ * (pooled, between requests) holds one small buffer, not a bulk one.
+ */
+export function createReadSink(opts: { bulk?: boolean } = {}): ReadSink {
+  const adaptive = opts.bulk === true;
+  let bulk = false;
   let handler: SinkHandler | null = null;
   let early: Buffer[] = [];
   return {
     onread: {
-      buffer: () => pool.pop() ?? Buffer.allocUnsafe(SINK_BUFFER_BYTES),
+      // called for the first read and after every read: the buffer the next read goes into
+      buffer: () =>
+        bulk ? (bulkPool.pop() ?? Buffer.allocUnsafe(SINK_BULK_BUFFER_BYTES)) : (small.pop() ?? Buffer.allocUnsafe(SINK_BUFFER_BYTES)),
       callback(n: number, buf: Buffer): boolean {
+        if (adaptive) bulk = n >= SINK_BUFFER_BYTES;
         if (!handler) {
           early.push(Buffer.from(buf.subarray(0, n)));
-          if (pool.length < POOL_MAX) pool.push(buf);
+          recycle(buf);
           return true;
         }
         let refs = 1;
         const release = () => {
-          if (--refs === 0 && pool.length < POOL_MAX) pool.push(buf);
+          if (--refs === 0) recycle(buf);
         };
         const more = handler(buf, n, () => {
           refs++;
