@@ -38,9 +38,11 @@ export interface ReadSink extends OnreadReader {
 const noRetain = () => () => {};
 
 /**
- * `bulk`: the socket is plain TCP, whose reads can exceed a TLS record. A read that fills a small buffer
- * switches the next reads to SINK_BULK_BUFFER_BYTES; a shorter one switches back, so an idle connection
- * (pooled, between requests) holds one small buffer, not a bulk one.
+ * `bulk`: the socket is plain TCP, whose reads can exceed a TLS record. A read that fills its buffer
+ * (small or bulk: more is waiting in the kernel) makes the next read go to a SINK_BULK_BUFFER_BYTES one;
+ * any shorter read, such as the last of a body, makes it a small one. The buffer for the next read is
+ * held while the connection is idle (pooled, between requests), so an idle connection holds a small
+ * buffer unless its last read happened to fill a bulk one exactly.
  */
 export function createReadSink(opts: { bulk?: boolean } = {}): ReadSink {
   const adaptive = opts.bulk === true;
@@ -53,7 +55,7 @@ export function createReadSink(opts: { bulk?: boolean } = {}): ReadSink {
       buffer: () =>
         bulk ? (bulkPool.pop() ?? Buffer.allocUnsafe(SINK_BULK_BUFFER_BYTES)) : (small.pop() ?? Buffer.allocUnsafe(SINK_BUFFER_BYTES)),
       callback(n: number, buf: Buffer): boolean {
-        if (adaptive) bulk = n >= SINK_BUFFER_BYTES;
+        if (adaptive) bulk = n === buf.length;
         if (!handler) {
           early.push(Buffer.from(buf.subarray(0, n)));
           recycle(buf);

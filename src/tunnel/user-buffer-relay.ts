@@ -73,9 +73,10 @@ export function createUserBufferRelay(): UserBufferRelay {
           recycle(buf);
           return true;
         }
-        // bulk mode, zero copy: the buffer is referenced until its write completes, then recycled. A short
-        // read ends the burst: the next read goes to the shared buffer, so an idle tunnel holds no buffer.
-        if (n < RELAY_SMALL_BUFFER_BYTES) bulk = false;
+        // bulk mode, zero copy: the buffer is referenced until its write completes, then recycled. A read
+        // that does not fill the buffer (the end of a download, a slow origin) ends the burst: the next read
+        // goes to the shared buffer, so a tunnel idle after a download holds no 128 KiB buffer.
+        if (n < buf.length) bulk = false;
         dest.write(buf.subarray(0, n), () => recycle(buf));
         return backpressure(dest);
       },

@@ -58,16 +58,21 @@ async function readThroughSink(t: Test, bulk: boolean, chunks: Buffer[], retain 
   return reads;
 }
 
-t.test('plain TCP (bulk): a full small read switches to bulk buffers, a short read back', async (t) => {
-  const big = randomBytes(4 * 1024 * 1024);
+t.test('plain TCP (bulk): a full read switches to bulk buffers, a read that does not fill its buffer back', async (t) => {
+  // the first chunk ends 20,000 bytes past a 128 KiB boundary: its last read is partial but larger than a small buffer
+  const big = randomBytes(32 * SINK_BULK_BUFFER_BYTES + 20_000);
   const reads = await readThroughSink(t, true, [big, Buffer.from('tail'), randomBytes(1024 * 1024)]);
+  let sum = 0;
+  const endOfBig = reads.findIndex((r) => (sum += r.n) === big.length);
+  t.ok(endOfBig > 0, 'a read ends exactly where the first chunk ends (the server waited for it)');
+  t.equal(reads[endOfBig + 1]!.size, SINK_BUFFER_BYTES, 'after the last read of a burst the next read goes to a small buffer (held while idle)');
   t.equal(reads[0]!.size, SINK_BUFFER_BYTES, 'the first read goes to a small buffer');
   const afterFull = reads.findIndex((r) => r.n === SINK_BUFFER_BYTES);
   t.ok(afterFull >= 0, 'a read filled the small buffer');
   t.equal(reads[afterFull + 1]!.size, SINK_BULK_BUFFER_BYTES, 'the next read goes to a bulk buffer');
   const bulkReads = reads.filter((r) => r.size === SINK_BULK_BUFFER_BYTES);
   t.ok(bulkReads.some((r) => r.n > SINK_BUFFER_BYTES), 'bulk reads deliver more than a small buffer holds');
-  t.ok(reads.length < big.length / SINK_BUFFER_BYTES / 2, `${reads.length} reads for ${big.length + 1024 * 1024 + 4} bytes: far fewer than in 16 KiB reads`);
+  t.ok(reads.length < (big.length + 1024 * 1024) / SINK_BUFFER_BYTES / 2, `${reads.length} reads for ${big.length + 1024 * 1024 + 4} bytes: far fewer than in 16 KiB reads`);
   const tail = reads.findIndex((r) => r.n === 4);
   t.ok(tail > 0, 'the short write arrives as its own read');
   t.equal(reads[tail + 1]!.size, SINK_BUFFER_BYTES, 'after a short read the next goes to a small buffer again');
