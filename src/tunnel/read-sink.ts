@@ -5,23 +5,18 @@
 // during bulk transfers.
 import type { Socket } from 'node:net';
 import type { OnreadReader } from './dial.js';
+import { BULK_BUFFER_BYTES, recycleBulkBuffer, takeBulkBuffer } from './bulk-buffers.js';
 
 /** One TLS record's plaintext at most: TLS reads never deliver more. */
 export const SINK_BUFFER_BYTES = 16 * 1024;
-/**
- * Read size of a plain-TCP sink once a read has filled a small buffer (a body is streaming): 8× fewer
- * reads and writes per GiB than 16 KiB, as the tunnel relay's 128 KiB (user-buffer-relay.ts).
- */
-export const SINK_BULK_BUFFER_BYTES = 128 * 1024;
-// shared by all sinks; bounded (2 MiB each): beyond them a read allocates, as Node's own reads do
+/** Read size of a plain-TCP sink while a body streams (bulk-buffers.ts, shared with the tunnel relay). */
+export const SINK_BULK_BUFFER_BYTES = BULK_BUFFER_BYTES;
+// small buffers shared by all sinks; bounded (2 MiB): beyond it a read allocates, as Node's own reads do
 const SMALL_POOL_MAX = 128;
-const BULK_POOL_MAX = 16;
 const small: Buffer[] = [];
-const bulkPool: Buffer[] = [];
 const recycle = (buf: Buffer) => {
-  if (buf.length === SINK_BUFFER_BYTES) {
-    if (small.length < SMALL_POOL_MAX) small.push(buf);
-  } else if (bulkPool.length < BULK_POOL_MAX) bulkPool.push(buf);
+  if (buf.length !== SINK_BUFFER_BYTES) recycleBulkBuffer(buf);
+  else if (small.length < SMALL_POOL_MAX) small.push(buf);
 };
 
 /**
@@ -52,8 +47,7 @@ export function createReadSink(opts: { bulk?: boolean } = {}): ReadSink {
   return {
     onread: {
       // called for the first read and after every read: the buffer the next read goes into
-      buffer: () =>
-        bulk ? (bulkPool.pop() ?? Buffer.allocUnsafe(SINK_BULK_BUFFER_BYTES)) : (small.pop() ?? Buffer.allocUnsafe(SINK_BUFFER_BYTES)),
+      buffer: () => (bulk ? takeBulkBuffer() : (small.pop() ?? Buffer.allocUnsafe(SINK_BUFFER_BYTES))),
       callback(n: number, buf: Buffer): boolean {
         if (adaptive) bulk = n === buf.length;
         if (!handler) {

@@ -4,22 +4,16 @@
 // client is more than RELAY_HIGH_WATER bytes behind and resumes on its drain.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { BULK_BUFFER_BYTES, recycleBulkBuffer, takeBulkBuffer } from './bulk-buffers.js';
 
-/** Read size for a tunnel that has shown bulk traffic (a read filled the shared small buffer). 128 KiB
- *  reads halve the reads and writes per GiB against 64 KiB (bench: 0.47 → 0.40 CPU-s/GiB, same throughput). */
-export const RELAY_BUFFER_BYTES = 128 * 1024;
+/** Read size for a tunnel that has shown bulk traffic (a read filled the shared small buffer): the
+ *  shared bulk pool's (bulk-buffers.ts). */
+export const RELAY_BUFFER_BYTES = BULK_BUFFER_BYTES;
 /** The one read buffer all tunnels share until they show bulk traffic; its data is copied out at once. */
 export const RELAY_SMALL_BUFFER_BYTES = 16 * 1024;
 /** Bytes queued towards the client before reading the upstream pauses (pipe()'s behaviour, bounded). */
 export const RELAY_HIGH_WATER = 512 * 1024;
-// Recycled bulk buffers, shared by all tunnels: a buffer goes back when its write completes, so a tunnel
-// holds none once it is idle. Bounded (16 × 128 KiB = 2 MiB): enough for several bulk tunnels' reads in flight; beyond
-// that a read allocates, as Node's own reads do.
-const POOL_MAX = 16;
-const pool: Buffer[] = [];
-const recycle = (buf: Buffer) => {
-  if (pool.length < POOL_MAX) pool.push(buf);
-};
+// Bulk buffers return to the shared pool when their write completes, so a tunnel holds none once it is idle.
 
 // Reads are delivered one at a time on the event loop and small-mode callbacks copy before returning,
 // so one buffer serves every tunnel that is not (yet) moving bulk data: no memory per idle tunnel.
@@ -55,7 +49,7 @@ export function createUserBufferRelay(): UserBufferRelay {
   return {
     onread: {
       // called for the first read and after every read: the buffer the next read goes into
-      buffer: () => (bulk ? (pool.pop() ?? Buffer.allocUnsafe(RELAY_BUFFER_BYTES)) : shared),
+      buffer: () => (bulk ? takeBulkBuffer() : shared),
       callback(n: number, buf: Buffer): boolean {
         if (buf === shared) {
           // small mode: copy out now (exactly what Node's own reads allocate); a full read means bulk from here on
@@ -70,14 +64,14 @@ export function createUserBufferRelay(): UserBufferRelay {
         }
         if (!dest) {
           early!.push(Buffer.from(buf.subarray(0, n)));
-          recycle(buf);
+          recycleBulkBuffer(buf);
           return true;
         }
         // bulk mode, zero copy: the buffer is referenced until its write completes, then recycled. A read
         // that does not fill the buffer (the end of a download, a slow origin) ends the burst: the next read
         // goes to the shared buffer, so a tunnel idle after a download holds no 128 KiB buffer.
         if (n < buf.length) bulk = false;
-        dest.write(buf.subarray(0, n), () => recycle(buf));
+        dest.write(buf.subarray(0, n), () => recycleBulkBuffer(buf));
         return backpressure(dest);
       },
     },
