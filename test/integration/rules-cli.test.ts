@@ -64,21 +64,29 @@ t.test('rules check: ok, then every error as file:line and a non-zero exit', asy
 });
 
 t.test('rules export: every format, with its header; usage errors', async (t) => {
-  for (const format of ['squid', 'domains', 'cidrs', 'pac', 'json']) {
-    const r = await runCli(['rules', 'export', '--format', format, '--rules', RULES, '--proxy', '192.0.2.1:3128']);
+  // independent runs of the CLI: started together (each is a process start), checked in order
+  const formats = ['squid', 'domains', 'cidrs', 'pac', 'json'];
+  const bad = [['--format', 'xml'], [], ['--format', 'squid', '--decision', 'some'], ['--format', 'cidrs', '--port', '0']];
+  const [exports, [allowed, port80], usage] = await Promise.all([
+    Promise.all(formats.map((format) => runCli(['rules', 'export', '--format', format, '--rules', RULES, '--proxy', '192.0.2.1:3128']))),
+    Promise.all([
+      runCli(['rules', 'export', '--format', 'domains', '--decision', 'allowed', '--rules', RULES]),
+      runCli(['rules', 'export', '--format', 'domains', '--port', '80', '--rules', RULES]),
+    ]),
+    Promise.all(bad.map((args) => runCli(['rules', 'export', ...args, '--rules', RULES]))),
+  ]);
+  formats.forEach((format, i) => {
+    const r = exports[i]!;
     t.equal(r.code, 0, `${format}: ${r.stderr}`);
     if (format === 'json') t.match(JSON.parse(r.stdout), { decision: 'bypass', versions: { 'm365-worldwide': info('m365-worldwide').version } });
     else t.match(r.stdout, /^(#|\/\/) autopatch-proxy .*\n(#|\/\/) generated \d{4}-\d\d-\d\dT/);
-  }
-  const allowed = await runCli(['rules', 'export', '--format', 'domains', '--decision', 'allowed', '--rules', RULES]);
-  t.match(allowed.stdout, /^\*\.microsoft\.com$/m, 'allowed includes mode rules');
-  const port80 = await runCli(['rules', 'export', '--format', 'domains', '--port', '80', '--rules', RULES]);
-  t.match(port80.stdout, /^windowsupdate\.microsoft\.com$/m);
-  for (const args of [['--format', 'xml'], [], ['--format', 'squid', '--decision', 'some'], ['--format', 'cidrs', '--port', '0']]) {
-    const r = await runCli(['rules', 'export', ...args, '--rules', RULES]);
-    t.equal(r.code, 2, args.join(' '));
-    oneLine(t, r.stderr);
-  }
+  });
+  t.match(allowed!.stdout, /^\*\.microsoft\.com$/m, 'allowed includes mode rules');
+  t.match(port80!.stdout, /^windowsupdate\.microsoft\.com$/m);
+  bad.forEach((args, i) => {
+    t.equal(usage[i]!.code, 2, args.join(' '));
+    oneLine(t, usage[i]!.stderr);
+  });
 });
 
 t.test('pac: proxy address, --pac-direct, wildcard listen note', async (t) => {
