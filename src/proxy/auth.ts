@@ -11,6 +11,12 @@ export const PROXY_AUTHENTICATE = 'Basic realm="autopatch-proxy"';
 
 export const AUTH_CACHE_SIZE_DEFAULT = 1000;
 export const AUTH_CACHE_TTL_MS_DEFAULT = 5 * 60_000;
+/**
+ * bcrypt comparisons running at once. They run on libuv's thread pool (4 threads by default), which also
+ * resolves host names (dns.lookup) and writes the log: a flood of wrong passwords must leave it threads
+ * for those, so further comparisons wait their turn (in arrival order).
+ */
+export const BCRYPT_MAX_PARALLEL = 2;
 
 export type AuthResult =
   | { ok: true; user: string }
@@ -31,6 +37,8 @@ export interface AuthenticatorOptions {
   compare?: BcryptCompare;
   /** Clock for the cache TTL (tests); defaults to `performance`. */
   now?: () => number;
+  /** bcrypt comparisons at once (tests); defaults to BCRYPT_MAX_PARALLEL. */
+  maxParallel?: number;
 }
 
 export interface Authenticator {
@@ -135,6 +143,23 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   const keyOf = (header: string): string => createHmac('sha256', keySecret).update(header, 'utf8').digest('hex');
 
+  const maxParallel = Math.max(1, options.maxParallel ?? BCRYPT_MAX_PARALLEL);
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  /** compare() within the parallelism bound: a slot is held from the start of a comparison to its end. */
+  async function boundedCompare(password: string, hash: string): Promise<boolean> {
+    if (running >= maxParallel) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await compare(password, hash);
+    } finally {
+      // the slot passes straight to the next waiter (running stays the same) or is given back
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  }
+
   async function verifyEntry(entry: HtpasswdEntry, password: string): Promise<boolean> {
     if (entry.scheme === 'sha1') {
       const digest = createHash('sha1').update(password, 'utf8').digest();
@@ -142,7 +167,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       return digest.length === entry.digest.length && timingSafeEqual(digest, entry.digest);
     }
     try {
-      return await compare(password, entry.hash);
+      return await boundedCompare(password, entry.hash);
     } catch {
       return false;
     }

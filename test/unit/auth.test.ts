@@ -239,3 +239,31 @@ t.test('the default compare hashes off the event loop', async (t) => {
   t.same(result, { ok: true, user: 'u' });
   t.ok(maxGap < took / 2, `longest event-loop gap ${maxGap.toFixed(1)} ms while a ${took.toFixed(1)} ms check ran`);
 });
+
+t.test('bcrypt comparisons are bounded in parallel (the thread pool stays free for DNS and the log)', async (t) => {
+  let active = 0;
+  let peak = 0;
+  const order: string[] = [];
+  const compare: BcryptCompare = async (password, hash) => {
+    active++;
+    peak = Math.max(peak, active);
+    order.push(password);
+    await new Promise((r) => setTimeout(r, 20));
+    active--;
+    return bcrypt.compare(password, nativeBcryptHash(hash));
+  };
+  const auth = createAuthenticator({ users, compare, cacheSize: 0, maxParallel: 2 });
+  // ten different wrong passwords at once (different headers: nothing coalesces), then the right one
+  const wrong = Array.from({ length: 10 }, (_, i) => auth.check(basic('alice', `wrong-${i}`)));
+  const right = auth.check(basic('alice', 'alice-pass'));
+  const results = await Promise.all([...wrong, right]);
+  t.equal(peak, 2, 'never more than two comparisons at once');
+  t.same(results.slice(0, 10), Array.from({ length: 10 }, () => fail('alice')), 'every wrong password answered');
+  t.same(results[10], { ok: true, user: 'alice' }, 'the right one too, after them');
+  t.same(order, [...Array.from({ length: 10 }, (_, i) => `wrong-${i}`), 'alice-pass'], 'in arrival order');
+  t.equal(active, 0);
+  // a throwing comparison gives its slot back
+  const failing = createAuthenticator({ users, compare: () => Promise.reject(new Error('boom')), cacheSize: 0, maxParallel: 1 });
+  const r = await Promise.all([failing.check(basic('alice', 'a')), failing.check(basic('alice', 'b')), failing.check(basic('alice', 'c'))]);
+  t.same(r, [fail('alice'), fail('alice'), fail('alice')], 'slots are released after a failure');
+});
