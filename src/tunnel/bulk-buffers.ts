@@ -20,3 +20,12 @@ export function takeBulkBuffer(): Buffer {
 export function recycleBulkBuffer(buf: Buffer): void {
   if (pool.length < BULK_POOL_MAX) pool.push(buf);
 }
+
+/**
+ * The one rule both relays switch read sizes by: a read that filled its buffer means more is waiting in
+ * the kernel, so the next read goes to a bulk buffer; any shorter read (the end of a download, a slow
+ * origin) ends the burst, so the buffer a connection holds while idle is a small one.
+ */
+export function readFilled(n: number, buf: Buffer): boolean {
+  return n === buf.length;
+}

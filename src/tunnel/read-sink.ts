@@ -5,7 +5,7 @@
 // during bulk transfers.
 import type { Socket } from 'node:net';
 import type { OnreadReader } from './dial.js';
-import { BULK_BUFFER_BYTES, recycleBulkBuffer, takeBulkBuffer } from './bulk-buffers.js';
+import { BULK_BUFFER_BYTES, readFilled, recycleBulkBuffer, takeBulkBuffer } from './bulk-buffers.js';
 
 /** One TLS record's plaintext at most: TLS reads never deliver more. */
 export const SINK_BUFFER_BYTES = 16 * 1024;
@@ -33,11 +33,9 @@ export interface ReadSink extends OnreadReader {
 const noRetain = () => () => {};
 
 /**
- * `bulk`: the socket is plain TCP, whose reads can exceed a TLS record. A read that fills its buffer
- * (small or bulk: more is waiting in the kernel) makes the next read go to a SINK_BULK_BUFFER_BYTES one;
- * any shorter read, such as the last of a body, makes it a small one. The buffer for the next read is
- * held while the connection is idle (pooled, between requests), so an idle connection holds a small
- * buffer unless its last read happened to fill a bulk one exactly.
+ * `bulk`: the socket is plain TCP, whose reads can exceed a TLS record: read sizes follow readFilled()
+ * (bulk-buffers.ts). The buffer for the next read is held while the connection is idle (pooled, between
+ * requests), so an idle connection holds a small buffer unless its last read filled a bulk one exactly.
  */
 export function createReadSink(opts: { bulk?: boolean } = {}): ReadSink {
   const adaptive = opts.bulk === true;
@@ -49,7 +47,7 @@ export function createReadSink(opts: { bulk?: boolean } = {}): ReadSink {
       // called for the first read and after every read: the buffer the next read goes into
       buffer: () => (bulk ? takeBulkBuffer() : (small.pop() ?? Buffer.allocUnsafe(SINK_BUFFER_BYTES))),
       callback(n: number, buf: Buffer): boolean {
-        if (adaptive) bulk = n === buf.length;
+        if (adaptive) bulk = readFilled(n, buf);
         if (!handler) {
           early.push(Buffer.from(buf.subarray(0, n)));
           recycle(buf);

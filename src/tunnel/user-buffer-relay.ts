@@ -4,7 +4,7 @@
 // client is more than RELAY_HIGH_WATER bytes behind and resumes on its drain.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BULK_BUFFER_BYTES, recycleBulkBuffer, takeBulkBuffer } from './bulk-buffers.js';
+import { BULK_BUFFER_BYTES, readFilled, recycleBulkBuffer, takeBulkBuffer } from './bulk-buffers.js';
 
 /** Read size for a tunnel that has shown bulk traffic (a read filled the shared small buffer): the
  *  shared bulk pool's (bulk-buffers.ts). */
@@ -53,7 +53,7 @@ export function createUserBufferRelay(): UserBufferRelay {
       callback(n: number, buf: Buffer): boolean {
         if (buf === shared) {
           // small mode: copy out now (exactly what Node's own reads allocate); a full read means bulk from here on
-          if (n === shared.length) bulk = true;
+          bulk = readFilled(n, buf);
           const copy = Buffer.from(buf.subarray(0, n));
           if (!dest) {
             early!.push(copy);
@@ -68,9 +68,9 @@ export function createUserBufferRelay(): UserBufferRelay {
           return true;
         }
         // bulk mode, zero copy: the buffer is referenced until its write completes, then recycled. A read
-        // that does not fill the buffer (the end of a download, a slow origin) ends the burst: the next read
-        // goes to the shared buffer, so a tunnel idle after a download holds no 128 KiB buffer.
-        if (n < buf.length) bulk = false;
+        // that does not fill it ends the burst (readFilled): the next read goes to the shared buffer, so a
+        // tunnel idle after a download holds no 128 KiB buffer.
+        bulk = readFilled(n, buf);
         dest.write(buf.subarray(0, n), () => recycleBulkBuffer(buf));
         return backpressure(dest);
       },
