@@ -1,8 +1,8 @@
 // Spawns the built CLI (dist/cli.js) as a real process and reads the proxy port from its start line.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { repoPath } from './paths.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+export const CLI = repoPath('dist/cli.js');
 
 export interface CliRun {
   code: number | null;

@@ -3,16 +3,16 @@
 // everything else is authenticated and goes through the parent.
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/load.js';
 import { createTestPki } from '../helpers/pki.js';
 import { startHttpOrigin, startHttpsOrigin } from '../helpers/origins.js';
 import { startProxy } from '../helpers/proxy.js';
 import { curl, rawExchange } from '../helpers/clients.js';
+import { repoPath } from '../helpers/paths.js';
 
-const EXAMPLE = fileURLToPath(new URL('../../examples/branch-office.json', import.meta.url));
-const HTPASSWD = fileURLToPath(new URL('../fixtures/auth/users.htpasswd', import.meta.url));
-const RULES = fileURLToPath(new URL('../../rules', import.meta.url));
+const EXAMPLE = repoPath('examples/branch-office.json');
+const HTPASSWD = repoPath('test/fixtures/auth/users.htpasswd');
+const RULES = repoPath('rules');
 
 t.test('the example validates as a config file', async (t) => {
   const c = await loadConfig({ config: EXAMPLE }, {});

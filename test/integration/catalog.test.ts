@@ -4,15 +4,15 @@ import t from 'tap';
 import { cp, mkdtemp, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createTestPki } from '../helpers/pki.js';
 import { startHttpOrigin, startHttpsOrigin } from '../helpers/origins.js';
 import { startProxy } from '../helpers/proxy.js';
 import { curl, rawExchange, openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
 import { startCli } from '../helpers/spawn-cli.js';
+import { repoPath } from '../helpers/paths.js';
 
-const RULES = fileURLToPath(new URL('../../rules', import.meta.url));
-const HTPASSWD = fileURLToPath(new URL('../fixtures/auth/users.htpasswd', import.meta.url));
+const RULES = repoPath('rules');
+const HTPASSWD = repoPath('test/fixtures/auth/users.htpasswd');
 const TRUSTED = 'mmdcustomer.microsoft.com';
 const DEFAULT_CAT = 'www.microsoft.com';
 const UNKNOWN = 'unknown.example.net';

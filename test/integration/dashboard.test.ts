@@ -6,15 +6,15 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { createAdminServer } from '../../src/observability/admin.js';
 import { adminRoutes } from '../../src/observability/admin-routes.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { connectRec, requestRec } from '../helpers/records.js';
+import { repoPath } from '../helpers/paths.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOT = fileURLToPath(new URL('../../.tap/dashboard.png', import.meta.url));
+const SCREENSHOT = repoPath('.tap/dashboard.png');
 const HOSTILE = '<img src=x onerror="window.__pwned=1">.evil.example';
 const MIB = 1024 * 1024;
 

@@ -9,11 +9,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { join, basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startHttpOrigin } from '../helpers/origins.js';
 import { NODE_FLAGS } from '../../src/node-flags.js';
+import { repoPath } from '../helpers/paths.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = repoPath('');
 const DOCKER = join(ROOT, 'docker');
 const K8S = join(DOCKER, 'k8s');
 const read = (p: string) => fs.readFileSync(p, 'utf8');

@@ -1,13 +1,13 @@
 // Branch-office egress through the real proxy: Basic auth matrix (bcrypt and {SHA}, CONNECT and plain HTTP),
 // client ACL, and a parent proxy (another real instance) that only sees untrusted traffic.
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import { createTestPki } from '../helpers/pki.js';
 import { startHttpOrigin, startHttpsOrigin } from '../helpers/origins.js';
 import { startProxy } from '../helpers/proxy.js';
 import { curl, rawExchange } from '../helpers/clients.js';
+import { repoPath } from '../helpers/paths.js';
 
-const HTPASSWD = fileURLToPath(new URL('../fixtures/auth/users.htpasswd', import.meta.url));
+const HTPASSWD = repoPath('test/fixtures/auth/users.htpasswd');
 const pki = await createTestPki();
 const tlsOrigin = await startHttpsOrigin(await pki.issue(['site.test']));
 const httpOrigin = await startHttpOrigin();

@@ -13,7 +13,6 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import { initCa, randomSerialHex, signCertificateSync, type Ca } from '../../src/tls/ca.js';
 import { reasonOfError, statusOf } from '../../src/proxy/errors.js';
@@ -22,8 +21,9 @@ import { createAddressSet, DEFAULT_DENY_DESTINATIONS } from '../../src/policy/ad
 import { startProxy } from '../helpers/proxy.js';
 import { openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
 import { fdCount, settle, settleFds, rawHttp, sleep, bug } from '../helpers/fuzz.js';
+import { repoPath } from '../helpers/paths.js';
 
-const HELLO = readFileSync(fileURLToPath(new URL('../fixtures/client-hello/openssl-tls1_3-sni-alpn.bin', import.meta.url)));
+const HELLO = readFileSync(repoPath('test/fixtures/client-hello/openssl-tls1_3-sni-alpn.bin'));
 const DAY = 86_400_000;
 let faultsInjected = 0;
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { buildConfig } from '../../src/config/schema.js';
@@ -18,6 +18,7 @@ import { startHttpOrigin, startHttpsOrigin, patternBytes, sha256 } from '../help
 import { startProxy } from '../helpers/proxy.js';
 import { openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
 import { pool, settle, sleep, bug } from '../helpers/fuzz.js';
+import { repoPath } from '../helpers/paths.js';
 
 const pki = await createTestPki();
 const tlsOrigin = await startHttpsOrigin(await pki.issue(['mmdcustomer.microsoft.com', 'slow.test']));
@@ -51,7 +52,7 @@ async function tunnelGet(proxyPort: number, host: string, path: string): Promise
 
 t.test('reload under load (SIGHUP): 200 requests and tunnels while the rules are reloaded, some reads broken; nothing dropped', async (t) => {
   const rulesDir = await mkdtemp(join(tmpdir(), 'ap-reload-rules-'));
-  await cp(fileURLToPath(new URL('../../rules/', import.meta.url)), rulesDir, { recursive: true });
+  await cp(repoPath('rules/'), rulesDir, { recursive: true });
   const autopatch = join(rulesDir, 'autopatch.json');
   const good = await readFile(autopatch, 'utf8');
   const proxy = await startProxy({ rules: rulesDir, connectTo });
@@ -182,14 +183,15 @@ function child(code: string, timeoutMs: number): Promise<{ out: string; killed: 
   });
 }
 
-const src = (p: string) => JSON.stringify(new URL(`../../src/${p}`, import.meta.url).href);
+// the child runs the built modules (dist/, compiled by `npm test` before tap), not the TypeScript sources
+const src = (p: string) => JSON.stringify(pathToFileURL(repoPath(`dist/${p}`)).href);
 
 t.test('full disk, in a child process (a hang there cannot take the test process with it)', async (t) => {
   const fullDisk = await child(
     `
-    const { createLogger } = await import(${src('observability/logger.ts')});
-    const { createApp } = await import(${src('app.ts')});
-    const { buildConfig } = await import(${src('config/schema.ts')});
+    const { createLogger } = await import(${src('observability/logger.js')});
+    const { createApp } = await import(${src('app.js')});
+    const { buildConfig } = await import(${src('config/schema.js')});
     const { default: pino } = await import('pino');
     const h = createLogger({ file: '/dev/full', level: 'info' });
     gc(); const h0 = process.memoryUsage().heapUsed;

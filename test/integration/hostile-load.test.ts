@@ -7,11 +7,11 @@ import t from 'tap';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { startProxy } from '../helpers/proxy.js';
 import { fdCount, fdLimit, settle, settleFds, settledHeap } from '../helpers/fuzz.js';
+import { repoPath } from '../helpers/paths.js';
 
-const HELLO = readFileSync(fileURLToPath(new URL('../fixtures/client-hello/openssl-tls1_3-sni-alpn.bin', import.meta.url)));
+const HELLO = readFileSync(repoPath('test/fixtures/client-hello/openssl-tls1_3-sni-alpn.bin'));
 const HOST = 'fixture.example.com'; // the fixture's SNI, so the TLS check passes
 const ROUNDS = Number(process.env.LOAD_ROUNDS) || 2;
 const WANT = Number(process.env.LOAD_TUNNELS) || 5000;

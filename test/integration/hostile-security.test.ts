@@ -9,7 +9,6 @@ import dns from 'node:dns';
 import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createAddressSet, DEFAULT_ALLOW_CLIENTS, DEFAULT_DENY_DESTINATIONS } from '../../src/policy/address-set.js';
 import { guardedLookup } from '../../src/tunnel/dial.js';
 import { buildConfig } from '../../src/config/schema.js';
@@ -22,8 +21,9 @@ import { startHttpOrigin, startHttpsOrigin } from '../helpers/origins.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
 import { rawHttp, settle, sleep, bug } from '../helpers/fuzz.js';
+import { repoPath } from '../helpers/paths.js';
 
-const HTPASSWD = fileURLToPath(new URL('../fixtures/auth/users.htpasswd', import.meta.url));
+const HTPASSWD = repoPath('test/fixtures/auth/users.htpasswd');
 const pki = await createTestPki();
 const names = ['origin.test', 'unknown.test', 'mmdcustomer.microsoft.com', 'evil.example', 'login.microsoftonline.com'];
 const httpsOrigin = await startHttpsOrigin(await pki.issue(names), { minVersion: 'TLSv1' });
@@ -194,7 +194,7 @@ t.test('a password in URL userinfo is refused and not logged', async (t) => {
 });
 
 t.test('password checks are constant-time and do not reveal whether a user exists', async (t) => {
-  const src = await readFile(fileURLToPath(new URL('../../src/proxy/auth.ts', import.meta.url)), 'utf8');
+  const src = await readFile(repoPath('src/proxy/auth.ts'), 'utf8');
   t.match(src, /import \{[^}]*timingSafeEqual[^}]*\} from 'node:crypto'/, 'timingSafeEqual is imported from node:crypto');
   t.match(src, /timingSafeEqual\(digest, entry\.digest\)/, '{SHA} digests are compared with timingSafeEqual');
   t.notMatch(src, /digest\.equals\(|digest ===|compareSync|hashSync/, 'no early-exit comparison, no synchronous bcrypt');

@@ -5,13 +5,13 @@ import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { startHttpOrigin } from '../helpers/origins.js';
 import { startProxy } from '../helpers/proxy.js';
 import { openTunnel } from '../helpers/clients.js';
 import { fdCount, fdLimit, settle, settleFds, median, rawHttp, sleep, bug } from '../helpers/fuzz.js';
+import { repoPath } from '../helpers/paths.js';
 
-const HELLO = readFileSync(fileURLToPath(new URL('../fixtures/client-hello/openssl-tls1_3-sni-alpn.bin', import.meta.url)));
+const HELLO = readFileSync(repoPath('test/fixtures/client-hello/openssl-tls1_3-sni-alpn.bin'));
 const HELLO_HOST = 'fixture.example.com';
 const origin = await startHttpOrigin();
 

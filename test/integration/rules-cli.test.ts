@@ -6,11 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runCli } from '../helpers/spawn-cli.js';
 import { loadRules } from '../../src/catalog/load.js';
+import { repoPath } from '../helpers/paths.js';
 
-const RULES = fileURLToPath(new URL('../../rules', import.meta.url));
+const RULES = repoPath('rules');
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 async function rulesCopy(t: Test): Promise<string> {

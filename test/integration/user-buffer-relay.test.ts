@@ -59,10 +59,16 @@ t.test('bulk while streaming, small after the last read of a burst, intact throu
 
   t.equal(hash.digest('hex'), createHash('sha256').update(big).update(tail).digest('hex'), 'bytes intact and in order');
   t.ok(sizes.includes(RELAY_BUFFER_BYTES), 'bulk buffers were used while the download streamed');
+  // sizes[i] is the buffer read i went into (the first is handed out before any read): a read that
+  // filled its buffer is followed by a bulk one, any other by the shared small one (what an idle tunnel holds)
+  const expected = reads.map((n, i) => (n === sizes[i] ? RELAY_BUFFER_BYTES : RELAY_SMALL_BUFFER_BYTES));
+  t.same(sizes.slice(1, reads.length + 1), expected, 'each read picks the next buffer by whether it filled its own');
+  t.ok(reads.some((n, i) => sizes[i] === RELAY_BUFFER_BYTES && n < RELAY_BUFFER_BYTES), 'a bulk read that did not fill its buffer happened');
   let sum = 0;
   const endOfBig = reads.findIndex((n) => (sum += n) === big.length);
   t.ok(endOfBig > 0, 'a read ends where the burst ends (the server waited for it)');
-  t.ok(reads[endOfBig]! > RELAY_SMALL_BUFFER_BYTES, `that read (${reads[endOfBig]} bytes) was larger than the small buffer`);
-  // sizes[i] is the buffer read i went into (the first is handed out before any read)
-  t.equal(sizes[endOfBig + 1], RELAY_SMALL_BUFFER_BYTES, 'the read after the burst goes to the shared small buffer');
+  // the burst is 20,000 bytes past a bulk boundary, so its last read rarely fills its buffer exactly
+  if (reads[endOfBig] !== sizes[endOfBig]) {
+    t.equal(sizes[endOfBig + 1], RELAY_SMALL_BUFFER_BYTES, 'the read waiting after the burst holds the shared small buffer');
+  }
 });

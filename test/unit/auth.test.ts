@@ -3,7 +3,6 @@
 import t from 'tap';
 import bcrypt from 'bcrypt';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import {
   PROXY_AUTHENTICATE,
   createAuthenticator,
@@ -13,8 +12,9 @@ import {
   type BcryptCompare,
 } from '../../src/proxy/auth.js';
 import { loadHtpasswd, parseHtpasswd } from '../../src/proxy/htpasswd.js';
+import { repoPath } from '../helpers/paths.js';
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/auth/users.htpasswd', import.meta.url));
+const FIXTURE = repoPath('test/fixtures/auth/users.htpasswd');
 const { users } = await loadHtpasswd(FIXTURE);
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');

@@ -1,13 +1,13 @@
 // The rules-directory loader: file:line errors on malformed files, web-service oddities accepted,
 // sidecars, local overrides, and the shipped rules/ directory (zero errors + concrete expectations).
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { loadCatalog, loadRules } from '../../src/catalog/load.js';
 import { build, show } from '../fixtures/catalog/build.js';
+import { repoPath } from '../helpers/paths.js';
 
-const fixtures = fileURLToPath(new URL('../fixtures/catalog/', import.meta.url));
-const shippedDir = fileURLToPath(new URL('../../rules', import.meta.url));
+const fixtures = repoPath('test/fixtures/catalog/');
+const shippedDir = repoPath('rules');
 
 /** 1-based line of the first line containing `needle` in a fixture file. */
 function lineOf(file: string, needle: string): number {

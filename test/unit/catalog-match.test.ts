@@ -6,6 +6,7 @@ import { loadRules } from '../../src/catalog/load.js';
 import { normalizeHost, patternMatches, patternToRegExpSource, type CompiledPattern } from '../../src/catalog/pattern.js';
 import type { CompiledCatalog, CompiledRule } from '../../src/catalog/compile.js';
 import { build, POLICY_ALL, project, show } from '../fixtures/catalog/build.js';
+import { repoPath } from '../helpers/paths.js';
 
 const policy = {
   ...POLICY_ALL,
@@ -288,7 +289,7 @@ function referenceMatcher(c: CompiledCatalog): (host: string, port: number) => C
 }
 
 t.test('index agrees with the reference matcher on the shipped catalog', async (t) => {
-  const { catalog: shipped } = await loadRules(new URL('../../rules', import.meta.url).pathname);
+  const { catalog: shipped } = await loadRules(repoPath('rules'));
   const rand = rng(20230731);
   const reference = referenceMatcher(shipped);
   let checked = 0;

@@ -2,11 +2,13 @@
 // hand-built SSLv2/SSLv3/GREASE hellos, hostile lengths, and a seeded fuzz. No sockets here.
 import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseClientHello, MAX_CLIENT_HELLO_BYTES, isGrease, type ClientHello, type ParseResult } from '../../src/tls/client-hello.js';
+import { repoPath } from '../helpers/paths.js';
 
-const dir = new URL('../fixtures/client-hello/', import.meta.url);
+const dir = repoPath('test/fixtures/client-hello');
 const fixtures = readdirSync(dir).filter((f) => f.endsWith('.bin')).sort()
-  .map((f) => ({ name: f.slice(0, -4), bytes: readFileSync(new URL(f, dir)) }));
+  .map((f) => ({ name: f.slice(0, -4), bytes: readFileSync(join(dir, f)) }));
 
 const SNI = 'fixture.example.com';
 const ALPN = ['h2', 'http/1.1'];

@@ -2,11 +2,11 @@
 // set at a port (a narrower range decided otherwise is cut out), and the rendered list against the matcher.
 import t from 'tap';
 import ipaddr from 'ipaddr.js';
-import { fileURLToPath } from 'node:url';
 import { loadRules } from '../../src/catalog/load.js';
 import { exportCidrs, renderCidrs } from '../../src/catalog/export-cidrs.js';
 import { cidrInterval, formatAddress, intersect, mergeCidrs, normalize, subtract, toCidrs, v4Mask } from '../../src/catalog/export-ranges.js';
 import { build, POLICY_ALL, project } from '../fixtures/catalog/build.js';
+import { repoPath } from '../helpers/paths.js';
 
 const merges: [string[], string[]][] = [
   [['10.0.0.0/25', '10.0.0.128/25'], ['10.0.0.0/24']], // adjacent halves
@@ -78,7 +78,7 @@ t.test('a narrower range decided otherwise is cut out; ports and tiers respected
 });
 
 t.test('shipped rules: rendered list, header, order', async (t) => {
-  const { catalog } = await loadRules(fileURLToPath(new URL('../../rules', import.meta.url)));
+  const { catalog } = await loadRules(repoPath('rules'));
   const text = renderCidrs(catalog, { decision: 'bypass', now: new Date('2025-01-01T00:00:00Z') });
   t.match(text, /^# autopatch-proxy rules export --format cidrs --decision bypass \(rules evaluated at TCP port 443\)\n# generated 2025-01-01T00:00:00\.000Z/);
   const lines = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));

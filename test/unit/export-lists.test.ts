@@ -1,16 +1,16 @@
 // Domain list and JSON exports: the domain list is sorted, de-duplicated, free of covered entries and names
 // carve-outs as comments; the JSON round-trips every rule's provenance and the per-source versions.
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import { loadRules } from '../../src/catalog/load.js';
 import { renderDomains } from '../../src/catalog/export-domains.js';
 import { exportJson, renderJson, type ExportedCatalog } from '../../src/catalog/export-json.js';
 import { selects, type ExportDecision } from '../../src/catalog/export-view.js';
 import { patternText } from '../../src/catalog/pattern.js';
 import { build, POLICY_ALL, project } from '../fixtures/catalog/build.js';
+import { repoPath } from '../helpers/paths.js';
 
 const NOW = new Date('2025-01-01T00:00:00Z');
-const { catalog } = await loadRules(fileURLToPath(new URL('../../rules', import.meta.url)));
+const { catalog } = await loadRules(repoPath('rules'));
 const entries = (text: string): string[] => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
 
 for (const decision of ['bypass', 'allowed', 'all'] as ExportDecision[]) {

@@ -3,7 +3,6 @@
 // derived from every shipped rule; nesting (a trusted rule inside a carve-out) on a synthetic catalog.
 import t from 'tap';
 import ipaddr from 'ipaddr.js';
-import { fileURLToPath } from 'node:url';
 import { loadRules } from '../../src/catalog/load.js';
 import { renderSquid, squidRegex, SQUID_FILES } from '../../src/catalog/export-squid.js';
 import { overlaps, selects, type ExportDecision } from '../../src/catalog/export-view.js';
@@ -13,8 +12,9 @@ import { samples as edgeSamples } from '../helpers/catalog-samples.js';
 
 const samples = (rules: readonly CompiledRule[]): string[] => edgeSamples(rules, { fills: ['a', '', 'zz9'], lookalikes: true });
 import { build, POLICY_ALL, project } from '../fixtures/catalog/build.js';
+import { repoPath } from '../helpers/paths.js';
 
-const RULES = fileURLToPath(new URL('../../rules', import.meta.url));
+const RULES = repoPath('rules');
 const NOW = new Date('2025-01-01T00:00:00Z');
 const { catalog, errors } = await loadRules(RULES);
 t.equal(errors.length, 0, 'shipped rules load cleanly');

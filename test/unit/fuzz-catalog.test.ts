@@ -4,12 +4,12 @@
 // catalog files are data only (no prototype pollution).
 import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { catalogFromFiles, type RulesFile } from '../../src/catalog/load.js';
 import { Rng, FUZZ_SEED, fuzzCases, mutateString, bug } from '../helpers/fuzz.js';
+import { repoPath } from '../helpers/paths.js';
 
 const CASES = fuzzCases(0.125); // 500 of the default 4,000
-const rulesDir = fileURLToPath(new URL('../../rules/', import.meta.url));
+const rulesDir = repoPath('rules/');
 const shipped = new Map(
   readdirSync(rulesDir)
     .filter((f) => f.endsWith('.json'))

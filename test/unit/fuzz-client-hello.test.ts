@@ -4,12 +4,12 @@
 // differently from the whole), so a slowly arriving hello is never judged not_tls by the tunnel peek.
 import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseClientHello, MAX_CLIENT_HELLO_BYTES, type ParseResult } from '../../src/tls/client-hello.js';
 import { Rng, FUZZ_SEED, fuzzCases, mutateBytes } from '../helpers/fuzz.js';
+import { repoPath } from '../helpers/paths.js';
 
 const CASES = fuzzCases(0.3); // 1,200 of the default 4,000
-const dir = fileURLToPath(new URL('../fixtures/client-hello/', import.meta.url));
+const dir = repoPath('test/fixtures/client-hello/');
 const fixtures = readdirSync(dir)
   .filter((f) => f.endsWith('.bin'))
   .sort()

@@ -2,10 +2,10 @@
 // comments, CRLF, duplicates, and the async loader.
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { formatHtpasswdIssue, loadHtpasswd, parseHtpasswd } from '../../src/proxy/htpasswd.js';
+import { repoPath } from '../helpers/paths.js';
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/auth/users.htpasswd', import.meta.url));
+const FIXTURE = repoPath('test/fixtures/auth/users.htpasswd');
 const BCRYPT_TAIL = 'Z52Vi8pCXiVEffSIkjMhIOnCFSLQ1vgdc1U6HA0ViBOFa2PuPms9K'; // 53 chars: salt + checksum
 const SHA_DAVE = '6pX3g9PMDpbNGVw1/XplrHX/dtM=';
 
@@ -97,6 +97,6 @@ t.test('user names are case-sensitive and may be unicode', async (t) => {
 });
 
 t.test('loadHtpasswd: unreadable file rejects naming the file, code kept', async (t) => {
-  const missing = fileURLToPath(new URL('../fixtures/auth/does-not-exist', import.meta.url));
+  const missing = repoPath('test/fixtures/auth/does-not-exist');
   await t.rejects(loadHtpasswd(missing), { code: 'ENOENT', message: `${missing}: cannot read htpasswd file (ENOENT)` });
 });

@@ -11,8 +11,9 @@ import { loadRules } from '../../src/catalog/load.js';
 import { pacProxyAddress, pacRoute, renderPac, pacDirectRule, type PacDirect } from '../../src/catalog/pac.js';
 import type { CompiledCatalog } from '../../src/catalog/compile.js';
 import { samples } from '../helpers/catalog-samples.js';
+import { repoPath } from '../helpers/paths.js';
 
-const RULES = fileURLToPath(new URL('../../rules', import.meta.url));
+const RULES = repoPath('rules');
 const { catalog, errors } = await loadRules(RULES);
 t.equal(errors.length, 0);
 const wasm = await readFile(fileURLToPath(import.meta.resolve('quickjs-wasi/quickjs.wasm')));

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CALIBRATION_FIGURES } from '../fixtures/report/records.js';
 import { calibrationPath, CalibrationError, DEFAULT_CALIBRATION, loadCalibration, runReport } from '../../src/report/index.js';
+import { repoPath } from '../helpers/paths.js';
 
-const SAMPLE = new URL('../fixtures/report/sample.ndjson', import.meta.url).pathname;
+const SAMPLE = repoPath('test/fixtures/report/sample.ndjson');
 const CAL = CALIBRATION_FIGURES;
 
 t.test('runReport: text by default, JSON with json:true, HTML written to a file', async (t) => {

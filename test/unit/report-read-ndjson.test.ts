@@ -11,8 +11,9 @@ import { gzipSync } from 'node:zlib';
 import { createAggregator } from '../../src/report/aggregate.js';
 import { MAX_LINE_BYTES, readRecords, reportFromFiles, ReportInputError } from '../../src/report/read-ndjson.js';
 import { makeRecord, rng } from '../fixtures/report/records.js';
+import { repoPath } from '../helpers/paths.js';
 
-const SAMPLE = new URL('../fixtures/report/sample.ndjson', import.meta.url).pathname;
+const SAMPLE = repoPath('test/fixtures/report/sample.ndjson');
 
 /** Splits `text` into chunks of `size` bytes (so lines and UTF-8 sequences cross chunk boundaries). */
 function chunked(text: string | Buffer, size: number): Readable {

@@ -7,8 +7,9 @@ import { renderText } from '../../src/report/render-text.js';
 import { computeSavings, DEFAULT_CALIBRATION, type Calibration } from '../../src/report/savings.js';
 import { escapeHtml } from '../../src/report/svg-charts.js';
 import { makeRecords } from '../fixtures/report/records.js';
+import { repoPath } from '../helpers/paths.js';
 
-const SAMPLE = new URL('../fixtures/report/sample.ndjson', import.meta.url).pathname;
+const SAMPLE = repoPath('test/fixtures/report/sample.ndjson');
 const HOSTILE = '<script>alert(1)</script>//x';
 const measured: Calibration = { ...DEFAULT_CALIBRATION, measured: true, measuredAt: '2025-01-15T08:00:00Z' };
 

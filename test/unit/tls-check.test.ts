@@ -2,9 +2,11 @@
 // alert bytes. Pure: parsed hellos and fixtures in, verdicts out; no sockets.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { checkTls, MIN_OFFERED_TLS_VERSION, type TlsVerdict } from '../../src/policy/tls-check.js';
 import { parseClientHello, versionName, type ClientHello } from '../../src/tls/client-hello.js';
 import { protocolVersionAlert } from '../../src/tls/alert.js';
+import { repoPath } from '../helpers/paths.js';
 
 const HOST = 'fixture.example.com';
 const trustedBy = (sni: string) => sni === 'edge.example.com';
@@ -80,7 +82,7 @@ t.test('not TLS and incomplete hellos', async (t) => {
 });
 
 t.test('captured fixtures end to end', async (t) => {
-  const dir = new URL('../fixtures/client-hello/', import.meta.url);
+  const dir = repoPath('test/fixtures/client-hello');
   const rows: [string, string, string][] = [
     ['openssl-tls1_0-sni', HOST, 'tls_version_too_low'],
     ['openssl-tls1_1-sni-alpn', HOST, 'tls_version_too_low'],
@@ -92,7 +94,7 @@ t.test('captured fixtures end to end', async (t) => {
     ['openssl-tls1_2-nosni', HOST, 'ok'],
   ];
   for (const [name, host, want] of rows) {
-    const r = checkTls(parseClientHello(readFileSync(new URL(`${name}.bin`, dir))), { host, isIp: host === '127.0.0.1' });
+    const r = checkTls(parseClientHello(readFileSync(join(dir, `${name}.bin`))), { host, isIp: host === '127.0.0.1' });
     t.equal(r.ok ? 'ok' : r.reason, want, name);
   }
 });

@@ -6,12 +6,12 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import t from 'tap';
 import { initCa } from '../../src/tls/ca.js';
 import { createContextCache, EXPIRY_MARGIN_MS } from '../../src/tls/context-cache.js';
 import { createMinter, type Minter } from '../../src/tls/mint.js';
+import { repoPath } from '../helpers/paths.js';
 import {
   createSessionCache, serverContextOptions, serverSocketOptions, TLS_MIN_VERSION, trackUpstreamSession,
   upstreamSecureContext, upstreamTlsOptions,
@@ -217,7 +217,7 @@ const VERIFICATION_OFF = new RegExp(['reject', 'Unauthorized\\s*:\\s*false|NODE_
 
 t.test('no src/ file turns upstream verification off', async (t) => {
   t.ok(VERIFICATION_OFF.test(['rejectUnauth', 'orized: false'].join('')), 'the guard recognises the setting');
-  const srcDir = fileURLToPath(new URL('../../src/', import.meta.url));
+  const srcDir = repoPath('src/');
   const files = (await fs.readdir(srcDir, { recursive: true })).filter((f) => /\.[cm]?[jt]s$/.test(f));
   const offenders: string[] = [];
   for (const f of files) {
