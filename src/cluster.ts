@@ -165,4 +165,3 @@ export function serveWorker(metrics: { registry: promClient.Registry; snapshot()
   });
 }
 
-export const isClusterWorker = (): boolean => cluster.isWorker;

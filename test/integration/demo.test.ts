@@ -2,7 +2,6 @@
 // measures sane positive figures and stores them, and a short demo shows a saving and writes a self-contained page.
 // Needs dist/ (the measured proxy and the origins run as processes from it); `npm test` builds first.
 import t, { type Test } from 'tap';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +13,11 @@ import { DEMO_MIX, demoHosts, planRequests } from '../../src/demo/mix.js';
 import { ORIGIN_CHILD_PATH } from '../../src/demo/origins.js';
 import { CLI_PATH } from '../../src/demo/proxy-process.js';
 import { runDemo } from '../../src/demo/run.js';
+import { formatDemo } from '../../src/demo/format.js';
 import { createWorkspace } from '../../src/demo/workspace.js';
-import { runCli } from '../helpers/spawn-cli.js';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { CLI, runCli } from '../helpers/spawn-cli.js';
 
 const built = existsSync(CLI_PATH) && existsSync(ORIGIN_CHILD_PATH);
 // Until the integrator wires `demo` into src/cli.ts, the in-process test below covers what the CLI calls.
@@ -86,14 +88,68 @@ t.test('demo --duration short: finishes within 60 s, shows a positive saving, wr
   t.notMatch(page, /https?:\/\//i, 'nothing referenced by URL: the page is self-contained');
   t.notMatch(page, /<(script|img|iframe)[^>]+src=|<link[^>]+href=/i, 'no external script, image or stylesheet');
   t.match(r.reportText, /bypass/);
+  // what `demo` prints on stdout (src/commands/demo.ts writes formatDemo of this result)
+  const text = formatDemo(r);
+  t.match(text, /proxy CPU\s.*saved \d+\.\d+ s/);
+  t.match(text, /TLS handshakes intercepted\s+\d+\s+\d+\s+\d+ avoided/);
 });
 
-t.test('the CLI: demo --duration short as a process', { skip: wired ? false : '`demo` is not wired into dist/cli.js yet' }, async (t) => {
+/** Every live process below `pid` (from /proc: Linux, as the demo's own CPU sampling is). */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      // the command may contain blanks and parentheses: the fields after the last ')' are fixed
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, pp] of parent) if (pp === p) (out.push(child), walk(child));
+  };
+  walk(pid);
+  return out;
+}
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0); // signal 0: an existence check, nothing is sent
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+t.test('the CLI: demo as a process, SIGTERM while the proxy runs stops everything it started, exit 130', { skip: wired ? false : '`demo` is not wired into dist/cli.js yet' }, async (t) => {
   const html = join(tmp, 'cli.html');
-  const r = await runCli(['demo', '--duration', 'short', '--html', html], { timeoutMs: 60_000 });
-  t.equal(r.code, 0, r.stderr);
-  t.match(r.stdout, /proxy CPU\s.*saved \d+\.\d+ s/);
-  t.match(r.stdout, /TLS handshakes intercepted\s+\d+\s+\d+\s+\d+ avoided/);
-  t.ok(existsSync(html), 'HTML written');
-  t.notMatch(r.stderr, /\r/, 'stderr is not a TTY: one plain line per phase');
+  const child = spawn(process.execPath, [CLI, 'demo', '--duration', 'short', '--html', html], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  t.teardown(() => clearTimeout(killer));
+  let stderr = '';
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  // phase 2: the origins serve and calibration drives its proxy process (the whole run takes ~15 s)
+  const running = new Promise<boolean>((r) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes('demo 2/5:')) r(true);
+    });
+    void exited.then(() => r(false));
+  });
+  child.stdout.resume();
+  t.ok(await running, 'reached the calibration');
+  await new Promise((r) => setTimeout(r, 1000));
+  const started = descendants(child.pid!);
+  t.ok(started.length >= 2, `${started.length} processes started by the demo (origins, proxy)`);
+  const t0 = Date.now();
+  child.kill('SIGTERM');
+  t.equal(await exited, 130, 'exit 130 after an interrupt');
+  t.ok(Date.now() - t0 < 10_000, `stopped in ${Date.now() - t0} ms`);
+  t.match(stderr, /demo interrupted; every origin and proxy it started was stopped/);
+  t.same(started.filter(alive), [], 'none of its processes outlives it');
+  t.notOk(existsSync(html), 'no report from an interrupted run');
+  t.match(stderr, /^demo 1\/5: starting local origins$/m, 'stderr is not a TTY: one plain line per phase');
+  t.notMatch(stderr, /\r/);
 });
