@@ -26,6 +26,7 @@ export interface Limits {
   peekTimeoutMs: number;
   graceMs: number;
   certCacheSize: number;
+  authMaxFailures: number;
 }
 export interface Config {
   listen: HostPort;
@@ -62,6 +63,7 @@ export const LIMIT_OPTIONS: Record<keyof Limits, { option: string; def: number; 
   peekTimeoutMs: { option: 'peek-timeout', def: 10000, min: 10, max: 120000, describe: 'ms to wait for the ClientHello' },
   graceMs: { option: 'grace-period', def: 10000, min: 0, max: 3600000, describe: 'ms in-flight work may finish after SIGTERM' },
   certCacheSize: { option: 'cert-cache-size', def: 1000, min: 1, max: 1000000, describe: 'minted certificates kept in memory' },
+  authMaxFailures: { option: 'auth-max-failures', def: 20, min: 0, max: 1000000, describe: 'failed proxy-auth checks per client address per minute; beyond, 429 without checking (0 = no limit)' },
 };
 
 export const DEFAULTS = {

@@ -14,6 +14,7 @@ export type Reason =
   | 'client_not_allowed'
   | 'auth_required'
   | 'auth_failed'
+  | 'auth_throttled'
   | 'bad_request'
   | 'destination_not_allowed'
   | 'not_allowlisted'

@@ -17,10 +17,23 @@ export const AUTH_CACHE_TTL_MS_DEFAULT = 5 * 60_000;
  * for those, so further comparisons wait their turn (in arrival order).
  */
 export const BCRYPT_MAX_PARALLEL = 2;
+/** The window of --auth-max-failures (the limit itself and its default are in config/schema.ts). */
+export const AUTH_FAILURE_WINDOW_MS = 60_000;
+/** Client addresses whose failures are counted at once (LRU): bounded memory whatever the spread of addresses. */
+export const AUTH_FAILURE_CLIENTS_MAX = 10_000;
 
 export type AuthResult =
   | { ok: true; user: string }
-  | { ok: false; reason: 'auth_required' | 'auth_failed'; user?: string };
+  | { ok: false; reason: 'auth_required' | 'auth_failed'; user?: string }
+  /** Too many failed checks from this client address in the window: refused without a check until `retryAfterMs` passes. */
+  | { ok: false; reason: 'auth_throttled'; user?: string; retryAfterMs: number };
+
+/** Headers of the refusal for a failed check: the Basic challenge, or when throttled when to come back. */
+export function refusalHeaders(result: Exclude<AuthResult, { ok: true }>): Record<string, string> {
+  return result.reason === 'auth_throttled'
+    ? { 'Retry-After': String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))) }
+    : { 'Proxy-Authenticate': PROXY_AUTHENTICATE };
+}
 
 export type BcryptCompare = (password: string, hash: string) => Promise<boolean>;
 
@@ -39,10 +52,18 @@ export interface AuthenticatorOptions {
   now?: () => number;
   /** bcrypt comparisons at once (tests); defaults to BCRYPT_MAX_PARALLEL. */
   maxParallel?: number;
+  /**
+   * Failed checks per client address per `failureWindowMs` (--auth-max-failures); once reached, credentials
+   * from that address that are not already cached are refused (`auth_throttled`) without hashing until the
+   * window ends. Checks still running count, so a burst cannot queue more. 0 or absent = no limit.
+   */
+  maxFailures?: number;
+  failureWindowMs?: number;
 }
 
 export interface Authenticator {
-  check(proxyAuthorizationHeader: string | undefined): Promise<AuthResult>;
+  /** `client`: the client's address, for the failure limit (no limit without it). */
+  check(proxyAuthorizationHeader: string | undefined, client?: string | null): Promise<AuthResult>;
   /** Swaps the user table (SIGHUP) and forgets every cached and in-flight verification. */
   replaceUsers(users: ReadonlyMap<string, HtpasswdEntry>): void;
   /** Diagnostics/tests: current cache keys (HMAC-SHA-256 hex of the header value). */
@@ -160,6 +181,23 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
   }
 
+  // per client address: failed checks in the current window (which starts at the first failure) and checks running
+  const maxFailures = options.maxFailures ?? 0;
+  const windowMs = options.failureWindowMs ?? AUTH_FAILURE_WINDOW_MS;
+  const clock = now ?? (() => performance.now());
+  type Failures = { failed: number; since: number; running: number };
+  const failures = maxFailures > 0 ? new LRUCache<string, Failures>({ max: AUTH_FAILURE_CLIENTS_MAX }) : undefined;
+  /** The client's entry with an ended window reset (kept while checks run, so their count is not lost). */
+  const failuresOf = (client: string): Failures => {
+    let f = failures!.get(client);
+    if (!f) failures!.set(client, (f = { failed: 0, since: clock(), running: 0 }));
+    else if (f.failed > 0 && clock() - f.since >= windowMs) {
+      f.failed = 0;
+      f.since = clock();
+    }
+    return f;
+  };
+
   async function verifyEntry(entry: HtpasswdEntry, password: string): Promise<boolean> {
     if (entry.scheme === 'sha1') {
       const digest = createHash('sha1').update(password, 'utf8').digest();
@@ -179,7 +217,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return entry !== undefined && ok ? { ok: true, user } : { ok: false, reason: 'auth_failed', user };
   }
 
-  function check(header: string | undefined): Promise<AuthResult> {
+  function check(header: string | undefined, client?: string | null): Promise<AuthResult> {
     const parsed = parseBasicCredentials(header);
     if (parsed.kind === 'none') return Promise.resolve({ ok: false, reason: 'auth_required' });
     if (parsed.kind === 'malformed') return Promise.resolve({ ok: false, reason: 'auth_failed' });
@@ -188,10 +226,24 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (cachedUser !== undefined) return Promise.resolve({ ok: true, user: cachedUser });
     const pending = inFlight.get(key);
     if (pending) return pending;
+    const f = failures && client ? failuresOf(client) : undefined;
+    if (f && f.failed + f.running >= maxFailures) {
+      // while checks are still running the window's end is not known yet: a full window, at most
+      const retryAfterMs = f.failed > 0 ? Math.max(0, f.since + windowMs - clock()) : windowMs;
+      return Promise.resolve({ ok: false, reason: 'auth_throttled', user: parsed.user, retryAfterMs });
+    }
+    if (f) f.running++;
     const started = generation;
     const promise = verify(parsed.user, parsed.password)
       .catch((): AuthResult => ({ ok: false, reason: 'auth_failed', user: parsed.user }))
       .then((result) => {
+        if (f) {
+          f.running--;
+          if (!result.ok) {
+            if (f.failed === 0) f.since = clock();
+            f.failed++;
+          }
+        }
         // A reload during verification: the answer stands for this request, but is not remembered.
         if (started === generation) {
           inFlight.delete(key);

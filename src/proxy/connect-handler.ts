@@ -14,7 +14,7 @@ import { openUpstream, type TlsUpstream, type UpstreamSocket } from '../tunnel/u
 import { mapConnectTo } from '../tunnel/dial.js';
 import { peekClientHello } from '../tunnel/peek.js';
 import { execute } from '../tunnel/execute.js';
-import { PROXY_AUTHENTICATE } from './auth.js';
+import { refusalHeaders } from './auth.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
@@ -75,10 +75,10 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
 
   void (async () => {
     if (decision.decision !== 'bypass' && ctx.auth) {
-      const a = await ctx.auth.check(proxyAuthorization);
+      const a = await ctx.auth.check(proxyAuthorization, rec.client);
       if (!a.ok) {
         if (a.user) rec.user = a.user;
-        return refuse(a.reason, { 'Proxy-Authenticate': PROXY_AUTHENTICATE });
+        return refuse(a.reason, refusalHeaders(a));
       }
       rec.user = a.user;
     }

@@ -9,10 +9,9 @@ import type { Telemetry } from '../observability/telemetry.js';
 import type { ParentProxy } from '../tunnel/upstream.js';
 import type { Interceptor } from '../tunnel/intercept.js';
 import type { IdleSweeper } from '../tunnel/idle-sweeper.js';
+import type { Authenticator } from './auth.js';
 
-export interface Authenticator {
-  check(header: string | undefined): Promise<{ ok: true; user: string } | { ok: false; reason: 'auth_required' | 'auth_failed'; user?: string }>;
-}
+export type { Authenticator } from './auth.js';
 
 export interface ProxyContext {
   readonly config: Config;

@@ -11,6 +11,7 @@ export const STATUS_OF: Partial<Record<Reason, number>> = {
   policy_deny: 403,
   auth_required: 407,
   auth_failed: 407,
+  auth_throttled: 429,
   headers_too_large: 431,
   upstream_unreachable: 502,
   upstream_tls_failed: 502,
@@ -23,6 +24,7 @@ const STATUS_TEXT: Record<number, string> = {
   403: 'Forbidden',
   407: 'Proxy Authentication Required',
   408: 'Request Timeout',
+  429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -37,6 +39,7 @@ const HINT: Partial<Record<Reason, string>> = {
   policy_deny: 'This destination is denied by the proxy policy (rules/local.json).',
   auth_required: 'Proxy authentication is required.',
   auth_failed: 'Proxy authentication failed.',
+  auth_throttled: 'Too many failed proxy authentications from your address: credentials are not checked until Retry-After has passed.',
 };
 
 /** errno / internal codes → reason (mapped once, here). */

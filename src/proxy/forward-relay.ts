@@ -12,7 +12,7 @@ import type { Reason } from '../policy/types.js';
 import { elapsedMs, newConnId, newConnectRecord, type RequestRecord } from '../observability/records.js';
 import { dial, mapConnectTo } from '../tunnel/dial.js';
 import { authority } from '../tunnel/upstream.js';
-import { PROXY_AUTHENTICATE } from './auth.js';
+import { PROXY_AUTHENTICATE, refusalHeaders } from './auth.js';
 import { noteBodyLength } from '../heap-tuning.js';
 import { hostFieldOk, startH1Relay, type ExchangeResult, type H1RelayHandle, type Route } from '../tunnel/h1-relay.js';
 import { parseRequestHead, type H1Head } from '../tunnel/h1-parse.js';
@@ -167,11 +167,11 @@ export function createForwardRelay(ctx: ProxyContext, onConnect: (socket: Socket
         return { kind: 'send', key, open: opener(key, host, port, !mapped, label), startLine: `${head.method} ${path} HTTP/1.${head.minor}\r\nHost: ${hostField}`, drop: 'host' };
       };
       if (d.decision === 'bypass' || !ctx.auth) return go();
-      return ctx.auth.check(field(head, 'proxy-authorization')).then(
+      return ctx.auth.check(field(head, 'proxy-authorization'), rec.client).then(
         (a) => {
           if (!a.ok) {
             if (a.user) rec.user = a.user;
-            return answer(rec, a.reason, true, { 'Proxy-Authenticate': PROXY_AUTHENTICATE });
+            return answer(rec, a.reason, true, refusalHeaders(a));
           }
           rec.user = a.user;
           return go();

@@ -209,6 +209,32 @@ t.test('password checks are constant-time and do not reveal whether a user exist
   t.match(calls[0], /^\$2[aby]\$\d\d\$/, 'against a well-formed dummy hash');
 });
 
+t.test('--auth-max-failures: a client past the limit gets 429 with Retry-After and no check; others and bypass are unaffected', async (t) => {
+  const p = await startProxy({ auth: HTPASSWD, authMaxFailures: 2, admin: '127.0.0.1:0', connectTo: [...tlsMap, `*::127.0.0.1:${httpOrigin.port}`] });
+  t.teardown(() => p.stop());
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const cred = (user: string, pass: string) => `Proxy-Authorization: Basic ${b64(`${user}:${pass}`)}\r\n`;
+  const connect = (extra = '', host = 'origin.test') => rawHttp(p.port, `CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\n${extra}\r\n`);
+  const cached = cred('dave', 'dave-pass');
+  t.equal((await connect(cached)).status, 200, 'a right password before the failures: verified and cached');
+  for (const guess of ['guess-1', 'guess-2']) t.equal((await connect(cred('alice', guess))).status, 407, `${guess}: checked, 407`);
+  const over = await connect(cred('alice', 'guess-3'));
+  t.equal(over.status, 429, 'the third failure in the minute: 429');
+  t.match(over.text, /X-Proxy-Error: auth_throttled\r\n/);
+  const retry = Number(/Retry-After: (\d+)\r\n/.exec(over.text)?.[1]);
+  t.ok(retry >= 1 && retry <= 60, `Retry-After: ${retry} s`);
+  t.notMatch(over.text, /Proxy-Authenticate/, 'no challenge: credentials would not be checked');
+  t.equal((await connect(cred('alice', 'alice-pass'))).status, 429, 'a right but uncached password from that address waits too');
+  t.equal((await rawHttp(p.port, `GET http://x.test/tiny HTTP/1.1\r\nHost: x.test\r\n${cred('carol', 'nope')}\r\n`)).status, 429, 'plain HTTP the same');
+  t.equal((await connect(cached)).status, 200, 'the cached credential still passes');
+  t.equal((await connect('', 'login.microsoftonline.com')).status, 200, 'a trusted destination needs no credentials: bypass is never throttled');
+  const refused = await p.waitFor('connect', 2, (r) => r.reason === 'auth_throttled');
+  t.match(refused[0], { decision: 'deny', reason: 'auth_throttled', user: 'alice', client: '127.0.0.1' });
+  t.match((await p.waitFor('request', 1, (r) => r.reason === 'auth_throttled'))[0], { decision: 'deny', status: 429, user: 'carol' });
+  const metrics = (await adminGet(p.adminPort!, '/metrics')).body;
+  t.match(metrics, /autopatch_proxy_connections_total\{decision="deny",reason="auth_throttled"\} 2\b/);
+});
+
 // ---- the CA key and the admin listener -------------------------------------------------------------------------
 t.test('the CA key is mode 0600 and never served by the admin listener', async (t) => {
   t.equal((await stat(join(certs, 'ca.key'))).mode & 0o777, 0o600);

@@ -5,6 +5,7 @@ import bcrypt from 'bcrypt';
 import { performance } from 'node:perf_hooks';
 import {
   PROXY_AUTHENTICATE,
+  refusalHeaders,
   createAuthenticator,
   parseBasicCredentials,
   type AuthResult,
@@ -266,4 +267,59 @@ t.test('bcrypt comparisons are bounded in parallel (the thread pool stays free f
   const failing = createAuthenticator({ users, compare: () => Promise.reject(new Error('boom')), cacheSize: 0, maxParallel: 1 });
   const r = await Promise.all([failing.check(basic('alice', 'a')), failing.check(basic('alice', 'b')), failing.check(basic('alice', 'c'))]);
   t.same(r, [fail('alice'), fail('alice'), fail('alice')], 'slots are released after a failure');
+});
+
+t.test('failure limit per client address (--auth-max-failures): refused unchecked, cached users unaffected, window ends', async (t) => {
+  let clock = 0;
+  const calls: string[] = [];
+  // a fake compare on purpose: the subject is the counting around it, and each call is seen
+  const compare: BcryptCompare = async (password) => (calls.push(password), password === 'right');
+  const hash = '$2b$04$' + 'a'.repeat(53);
+  const table = new Map([['alice', { scheme: 'bcrypt' as const, hash, cost: 4 }], ['bob', { scheme: 'bcrypt' as const, hash, cost: 4 }]]);
+  const auth = createAuthenticator({ users: table, compare, now: () => clock, maxFailures: 3, failureWindowMs: 60_000 });
+  const A = '10.0.0.1';
+  const B = '10.0.0.2';
+
+  t.match(await auth.check(basic('bob', 'right'), A), { ok: true }, 'a right password first: cached');
+  for (let i = 0; i < 3; i++) t.match(await auth.check(basic('alice', `wrong${i}`), A), { ok: false, reason: 'auth_failed' }, `failure ${i + 1} is checked`);
+  t.equal(calls.length, 4);
+  clock = 10_000;
+  t.same(await auth.check(basic('alice', 'wrong3'), A), { ok: false, reason: 'auth_throttled', user: 'alice', retryAfterMs: 50_000 }, 'the 4th is refused until the window ends');
+  t.match(await auth.check(basic('alice', 'right'), A), { ok: false, reason: 'auth_throttled' }, 'even a right password, when not cached');
+  t.equal(calls.length, 4, 'nothing hashed while throttled');
+  t.same(await auth.check(basic('bob', 'right'), A), { ok: true, user: 'bob' }, 'a cached credential from the same address still passes');
+  t.same(await auth.check(basic('alice', 'right'), B), { ok: true, user: 'alice' }, 'another address is not affected');
+  t.match(await auth.check(basic('alice', 'wrong'), undefined), { reason: 'auth_failed' }, 'no address: no limit');
+  t.match(await auth.check(undefined, A), { reason: 'auth_required' }, 'no credentials: the challenge, not the limit');
+  clock = 60_000;
+  t.match(await auth.check(basic('alice', 'wrong4'), A), { reason: 'auth_failed' }, 'the window ended: checked again');
+  t.equal(calls.at(-1), 'wrong4');
+  t.match(await auth.check(basic('alice', 'wrong5'), A), { reason: 'auth_failed' }, 'the new window counts from its first failure');
+});
+
+t.test('failure limit: checks still running count, so a concurrent burst cannot queue past the limit', async (t) => {
+  const calls: string[] = [];
+  const compare: BcryptCompare = (password) => (calls.push(password), new Promise((r) => setTimeout(() => r(false), 20)));
+  const hash = '$2b$04$' + 'a'.repeat(53);
+  const auth = createAuthenticator({ users: new Map([['alice', { scheme: 'bcrypt' as const, hash, cost: 4 }]]), compare, maxFailures: 3 });
+  const results = await Promise.all(Array.from({ length: 10 }, (_, i) => auth.check(basic('alice', `guess${i}`), '10.0.0.9')));
+  t.equal(calls.length, 3, 'three hashed');
+  t.same(results.map((r) => (r.ok ? 'ok' : r.reason)), [...Array(3).fill('auth_failed'), ...Array(7).fill('auth_throttled')]);
+  const throttled = results[9] as { retryAfterMs: number };
+  t.ok(throttled.retryAfterMs > 59_000 && throttled.retryAfterMs <= 60_000, `while they ran, a full window (${throttled.retryAfterMs} ms)`);
+  const off = createAuthenticator({ users: new Map([['alice', { scheme: 'bcrypt' as const, hash, cost: 4 }]]), compare, maxFailures: 0 });
+  calls.length = 0;
+  await Promise.all(Array.from({ length: 10 }, (_, i) => off.check(basic('alice', `guess${i}`), '10.0.0.9')));
+  t.equal(calls.length, 10, 'maxFailures 0: every check hashed');
+});
+
+t.test('refusal headers: the Basic challenge, or Retry-After in whole seconds (at least 1)', async (t) => {
+  const rows: Array<[Parameters<typeof refusalHeaders>[0], Record<string, string>]> = [
+    [{ ok: false, reason: 'auth_required' }, { 'Proxy-Authenticate': PROXY_AUTHENTICATE }],
+    [{ ok: false, reason: 'auth_failed', user: 'x' }, { 'Proxy-Authenticate': PROXY_AUTHENTICATE }],
+    [{ ok: false, reason: 'auth_throttled', retryAfterMs: 50_000 }, { 'Retry-After': '50' }],
+    [{ ok: false, reason: 'auth_throttled', retryAfterMs: 1_001 }, { 'Retry-After': '2' }],
+    [{ ok: false, reason: 'auth_throttled', retryAfterMs: 0 }, { 'Retry-After': '1' }],
+  ];
+  for (const [result, headers] of rows) t.same(refusalHeaders(result), headers, JSON.stringify(result));
 });
