@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { makePki } from './lib/certs.mjs';
+import { parseCli } from './lib/cli.mjs';
 import { Route, pool, median, pct } from './lib/client.mjs';
 import { bulk } from './lib/phases.mjs';
 import { have, installCleanup, log, pinSelf, startGroup, stopAll, stopGroup, cpuSecs } from './lib/procs.mjs';
@@ -25,18 +26,8 @@ const USAGE = `usage: node bench/ab.mjs --a DIR --b DIR [--phases ${PHASES.join(
 const OP_TIMEOUT_MS = 10000;
 
 function parse(argv) {
-  const o = { a: null, b: null, phases: PHASES, rounds: 6, path: 'bypass' };
-  for (let i = 0; i < argv.length; i++) {
-    const [k, inline] = argv[i].split(/=(.*)/s);
-    const val = () => inline ?? argv[++i];
-    if (k === '--a') o.a = path.resolve(val());
-    else if (k === '--b') o.b = path.resolve(val());
-    else if (k === '--phases') o.phases = val().split(',').filter(Boolean);
-    else if (k === '--rounds') o.rounds = Number(val());
-    else if (k === '--path') o.path = val();
-    else if (k === '--help' || k === '-h') o.help = true;
-    else throw new Error(`unknown option ${argv[i]}\n${USAGE}`);
-  }
+  const v = parseCli(argv, { a: { type: 'string' }, b: { type: 'string' }, phases: { type: 'list' }, rounds: { type: 'number' }, path: { type: 'string' } }, USAGE);
+  const o = { a: v.a && path.resolve(v.a), b: v.b && path.resolve(v.b), phases: v.phases ?? PHASES, rounds: v.rounds ?? 6, path: v.path ?? 'bypass', help: v.help };
   if (o.help) return o;
   if (!o.a || !o.b) throw new Error(`--a and --b are required\n${USAGE}`);
   for (const d of [o.a, o.b]) if (!fs.existsSync(path.join(d, 'dist', 'cli.js'))) throw new Error(`${d}/dist/cli.js missing (npx tsc -p tsconfig.json there)`);

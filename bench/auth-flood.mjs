@@ -16,15 +16,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcrypt';
+import { parseCli } from './lib/cli.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const SECONDS = Math.min(60, opt('seconds', 5));
-const COST = opt('cost', 10);
-const ATTACKERS = Math.min(64, opt('attackers', 8));
+const USAGE = 'usage: node bench/auth-flood.mjs [--seconds S (default 5, at most 60)] [--cost N (default 10)] [--attackers N (default 8, at most 64)]';
+let opts;
+try {
+  opts = parseCli(process.argv.slice(2), { seconds: { type: 'number' }, cost: { type: 'number' }, attackers: { type: 'number' } }, USAGE);
+} catch (e) {
+  console.error(e.message);
+  process.exit(2);
+}
+if (opts.help) (console.log(USAGE), process.exit(0));
+const SECONDS = Math.min(60, Math.max(1, opts.seconds ?? 5));
+const COST = Math.min(15, Math.max(4, opts.cost ?? 10));
+const ATTACKERS = Math.min(64, Math.max(1, opts.attackers ?? 8));
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 const dir = await mkdtemp(join(tmpdir(), 'ap-auth-flood-'));

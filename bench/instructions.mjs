@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { makePki } from './lib/certs.mjs';
+import { parseCli } from './lib/cli.mjs';
 import { HttpConn, Route, pool } from './lib/client.mjs';
 import { have, installCleanup, log, runGroup, stopAll, stopGroup } from './lib/procs.mjs';
 import { oursSubject, PATHS, peerSubjects, startOrigin } from './lib/subjects.mjs';
@@ -30,18 +31,8 @@ const OPS = ['new_tunnel', 'keepalive', 'plain', 'bulk_http', 'bulk_https'];
 const OP_TIMEOUT_MS = 120000; // a request under valgrind runs ~50× slower
 
 function parse(argv) {
-  const o = { paths: [], peers: null, ops: OPS, n: 200, bulkMiB: 64 };
-  for (let i = 0; i < argv.length; i++) {
-    const [k, inline] = argv[i].split(/=(.*)/s);
-    const val = () => inline ?? argv[++i];
-    if (k === '--path') o.paths.push(...val().split(',').filter(Boolean));
-    else if (k === '--peers') o.peers = inline ?? (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : '');
-    else if (k === '--ops') o.ops = val().split(',').filter(Boolean);
-    else if (k === '--n') o.n = Number(val());
-    else if (k === '--bulk-mib') o.bulkMiB = Number(val());
-    else if (k === '--help' || k === '-h') o.help = true;
-    else throw new Error(`unknown option ${argv[i]}\n${USAGE}`);
-  }
+  const v = parseCli(argv, { path: { type: 'list' }, peers: { type: 'string', optionalValue: true }, ops: { type: 'list' }, n: { type: 'number' }, 'bulk-mib': { type: 'number' } }, USAGE);
+  const o = { paths: v.path ?? [], peers: v.peers ?? null, ops: v.ops ?? OPS, n: v.n ?? 200, bulkMiB: v['bulk-mib'] ?? 64, help: v.help };
   if (!o.paths.length) o.paths = ['bypass', 'inspect'];
   for (const p of o.paths) if (!PATHS[p] || p === 'bypass-w2') throw new Error(`--path ${p}: one of bypass, log, inspect`);
   for (const op of o.ops) if (!OPS.includes(op)) throw new Error(`unknown op ${op} (${OPS.join(', ')})`);

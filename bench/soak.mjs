@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { makePki } from './lib/certs.mjs';
+import { parseCli } from './lib/cli.mjs';
 import { HttpConn, Route, now } from './lib/client.mjs';
 import { have, installCleanup, log, pinSelf, stopAll } from './lib/procs.mjs';
 import { oursSubject, PATHS, startOrigin } from './lib/subjects.mjs';
@@ -21,18 +22,14 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const USAGE = 'usage: node bench/soak.mjs [--requests N] [--path log|bypass|inspect] [--conc N] [--per-tunnel N] [--deadline-s S] [--checkpoint N] [--no-pin] [--out DIR]';
 
 function parse(argv) {
-  const o = { requests: 1e6, path: 'log', conc: 40, perTunnel: 50, deadlineS: 1200, checkpoint: 100_000, pin: true, out: null };
-  const num = { requests: 'requests', conc: 'conc', 'per-tunnel': 'perTunnel', 'deadline-s': 'deadlineS', checkpoint: 'checkpoint' };
-  for (let i = 0; i < argv.length; i++) {
-    const [k, inline] = argv[i].replace(/^--/, '').split(/=(.*)/s);
-    const val = () => inline ?? argv[++i];
-    if (k === 'help' || k === 'h') { console.log(USAGE); process.exit(0); }
-    else if (num[k]) { o[num[k]] = Number(val()); if (!(o[num[k]] > 0)) throw new Error(`--${k}: positive number expected`); }
-    else if (k === 'path') o.path = val();
-    else if (k === 'no-pin') o.pin = false;
-    else if (k === 'out') o.out = val();
-    else throw new Error(`unknown option ${argv[i]}\n${USAGE}`);
-  }
+  const num = { requests: 1e6, conc: 40, 'per-tunnel': 50, 'deadline-s': 1200, checkpoint: 100_000 };
+  const v = parseCli(argv, {
+    ...Object.fromEntries(Object.keys(num).map((k) => [k, { type: 'number' }])), path: { type: 'string' }, 'no-pin': { type: 'boolean' }, out: { type: 'string' },
+  }, USAGE);
+  if (v.help) { console.log(USAGE); process.exit(0); }
+  for (const k of Object.keys(num)) if (v[k] !== undefined && !(v[k] > 0)) throw new Error(`--${k}: positive number expected`);
+  const n = (k) => v[k] ?? num[k];
+  const o = { requests: n('requests'), path: v.path ?? 'log', conc: n('conc'), perTunnel: n('per-tunnel'), deadlineS: n('deadline-s'), checkpoint: n('checkpoint'), pin: !v['no-pin'], out: v.out ?? null };
   if (!PATHS[o.path]) throw new Error(`--path: bypass, log or inspect`);
   o.checkpoint = Math.min(o.checkpoint, Math.floor(o.requests / 2));
   return o;

@@ -1,5 +1,6 @@
 // Command-line settings of bench/run.mjs: full-run defaults, --quick sizes, explicit overrides.
 // Returns one plain object; nothing else reads process.argv.
+import { parseCli } from './cli.mjs';
 
 export const USAGE = `usage: node bench/run.mjs [--quick] [--path bypass,log,inspect,bypass-w2] [--peers [squid,squid-bump,tinyproxy,proxy-chain,http-mitm-proxy]]
   sizes:   --bulk-mib N  --bulk-reps N  --lat-n N  --conc N  --conc-n N  --ka-n N  --plain-conns N  --plain-secs S
@@ -28,24 +29,20 @@ const NUMERIC = {
 const FLAGS = { quick: 'quick', 'no-pin': 'noPin', 'no-wrk': 'noWrk', 'no-curl': 'noCurl', 'keep-logs': 'keepLogs', 'no-idle': 'noIdle', help: 'help' };
 
 export function parseArgs(argv) {
-  const o = { paths: [], phases: null, peers: null, out: null, loadCpus: '0', proxyCpus: '1' };
+  const spec = {
+    ...Object.fromEntries(Object.keys(NUMERIC).map((k) => [k, { type: 'number' }])),
+    ...Object.fromEntries(Object.keys(FLAGS).filter((k) => k !== 'help').map((k) => [k, { type: 'boolean' }])),
+    path: { type: 'list' }, peers: { type: 'string', optionalValue: true }, out: { type: 'string' }, phases: { type: 'list' },
+    'load-cpus': { type: 'string' }, 'proxy-cpus': { type: 'string' },
+  };
+  const v = parseCli(argv, spec, USAGE);
+  const o = { paths: v.path ?? [], phases: v.phases ?? null, peers: v.peers === undefined ? null : v.peers.split(',').filter(Boolean), out: v.out ?? null, loadCpus: v['load-cpus'] ?? '0', proxyCpus: v['proxy-cpus'] ?? '1' };
+  for (const [k, key] of Object.entries(FLAGS)) if (v[k]) o[key] = true;
   const given = {};
-  for (let i = 0; i < argv.length; i++) {
-    let [k, v] = argv[i].startsWith('--') ? argv[i].slice(2).split(/=(.*)/s) : [null, null];
-    if (!k) throw new Error(`unexpected argument ${argv[i]}\n${USAGE}`);
-    const next = () => { if (v !== undefined) return v; if (i + 1 >= argv.length) throw new Error(`--${k} needs a value`); return argv[++i]; };
-    if (k === 'h') k = 'help';
-    if (FLAGS[k]) o[FLAGS[k]] = true;
-    else if (NUMERIC[k]) { const n = Number(next()); if (!(n >= 0)) throw new Error(`--${k}: not a number`); given[NUMERIC[k]] = n; }
-    else if (k === 'path') o.paths.push(...next().split(',').filter(Boolean));
-    else if (k === 'peers') {
-      if (v === undefined && argv[i + 1] && !argv[i + 1].startsWith('--')) v = argv[++i];
-      o.peers = v ? v.split(',').filter(Boolean) : [];
-    } else if (k === 'out') o.out = next();
-    else if (k === 'phases') o.phases = next().split(',').filter(Boolean);
-    else if (k === 'load-cpus') o.loadCpus = next();
-    else if (k === 'proxy-cpus') o.proxyCpus = next();
-    else throw new Error(`unknown option --${k}\n${USAGE}`);
+  for (const [k, key] of Object.entries(NUMERIC)) {
+    if (v[k] === undefined) continue;
+    if (!(v[k] >= 0)) throw new Error(`--${k}: not a number`);
+    given[key] = v[k];
   }
   // with peers, the inspect path too: it is the one the intercepting peers (squid-bump, http-mitm-proxy) compete with
   if (!o.paths.length) o.paths = o.peers ? ['bypass', 'log', 'inspect'] : ['bypass', 'log'];
