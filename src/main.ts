@@ -1,7 +1,7 @@
 // Process lifetime: runs the proxy until SIGTERM/SIGINT (graceful drain), SIGHUP reloads rules/;
 // the only module that calls process.exit. Human messages go to stderr, records to the log.
 // The proxy itself (app.ts, cluster.ts and all they load: pino, prom-client, TLS) is imported by runStart
-// only: `rules`, `pac`, `classify`, `report`… start without it (0.3 → 0.1 s per command).
+// only: `rules`, `pac`, `classify`, `report`… start without it (~0.1 s less per command: 0.41 → 0.32 s).
 import type { Config } from './config/schema.js';
 import { availableParallelism } from 'node:os';
 import cluster from 'node:cluster';
