@@ -30,14 +30,13 @@ const info = (source: string) => shipped.sources.find((s) => s.source === source
 const totalNonMatching = shipped.sources.reduce((n, s) => n + s.nonMatching, 0);
 
 t.test('rules list: table and --json', async (t) => {
-  const human = await runCli(['rules', 'list', '--rules', RULES]);
+  const [human, json] = await Promise.all([runCli(['rules', 'list', '--rules', RULES]), runCli(['rules', 'list', '--json', '--rules', RULES])]);
   t.equal(human.code, 0, human.stderr);
   const m365 = info('m365-worldwide');
   const trust = (x: string) => shipped.catalog.rules.filter((r) => r.ref.source === 'm365-worldwide' && r.trust === x).length;
   t.match(human.stdout, new RegExp(`m365-worldwide +${m365.rules} +${trust('bypass')} +${trust('mode')} +0 +${m365.version}`));
   t.match(human.stdout, new RegExp(`Optimize ${m365.categories.Optimize} bypass, Allow ${m365.categories.Allow} bypass, Default ${m365.categories.Default} mode`));
   t.match(human.stdout, new RegExp(`cannot match at an HTTP proxy: ${totalNonMatching} documented entries \\(.*adds-ports ${info('adds-ports').nonMatching}.*\\) — UDP flows`));
-  const json = await runCli(['rules', 'list', '--json', '--rules', RULES]);
   const v = JSON.parse(json.stdout) as { sources: { source: string; rules: number; version: string }[]; totals: { rules: number; nonMatching: number }; errors: number };
   t.equal(v.errors, 0);
   t.equal(v.totals.rules, shipped.catalog.rules.length);
@@ -90,22 +89,25 @@ t.test('rules export: every format, with its header; usage errors', async (t) =>
 });
 
 t.test('pac: proxy address, --pac-direct, wildcard listen note', async (t) => {
-  const r = await runCli(['pac', '--proxy', '10.1.2.3:3128', '--rules', RULES]);
+  // independent runs, started together
+  const [r, trusted, wildcard, bad, badDirect] = await Promise.all([
+    runCli(['pac', '--proxy', '10.1.2.3:3128', '--rules', RULES]),
+    runCli(['pac', '--pac-direct', 'trusted', '--listen', '127.0.0.1:8080', '--rules', RULES]),
+    runCli(['pac', '--rules', RULES]),
+    runCli(['pac', '--proxy', 'nope', '--rules', RULES]),
+    runCli(['pac', '--pac-direct', 'all', '--rules', RULES]),
+  ]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /var PROXY = "PROXY 10\.1\.2\.3:3128";/);
   t.match(r.stdout, /"outlook\.office365\.com"/);
   t.notMatch(r.stdout, /"mmdcustomer\.microsoft\.com"/, 'optimize: Autopatch hosts stay proxied');
-  const trusted = await runCli(['pac', '--pac-direct', 'trusted', '--listen', '127.0.0.1:8080', '--rules', RULES]);
   t.equal(trusted.stderr, '');
   t.match(trusted.stdout, /"PROXY 127\.0\.0\.1:8080"/);
   t.match(trusted.stdout, /"mmdcustomer\.microsoft\.com"/);
-  const wildcard = await runCli(['pac', '--rules', RULES]);
   t.equal(wildcard.code, 0);
   t.match(wildcard.stderr, /listens on 0\.0\.0\.0:3128; the PAC names .*pass --proxy HOST:PORT/);
-  const bad = await runCli(['pac', '--proxy', 'nope', '--rules', RULES]);
   t.equal(bad.code, 2);
   oneLine(t, bad.stderr);
-  const badDirect = await runCli(['pac', '--pac-direct', 'all', '--rules', RULES]);
   t.not(badDirect.code, 0);
   t.match(badDirect.stderr, /--pac-direct: "all" is not one of optimize, trusted, none/);
 });
