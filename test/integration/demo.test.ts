@@ -2,6 +2,8 @@
 // measures sane positive figures and stores them, and a short demo shows a saving and writes a self-contained page.
 // Needs dist/ (the measured proxy and the origins run as processes from it); `npm test` builds first.
 import t, { type Test } from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +17,6 @@ import { CLI_PATH } from '../../src/demo/proxy-process.js';
 import { runDemo } from '../../src/demo/run.js';
 import { formatDemo } from '../../src/demo/format.js';
 import { createWorkspace } from '../../src/demo/workspace.js';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { CLI, runCli } from '../helpers/spawn-cli.js';
 
 const built = existsSync(CLI_PATH) && existsSync(ORIGIN_CHILD_PATH);
