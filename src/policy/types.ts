@@ -19,6 +19,7 @@ export type Reason =
   | 'destination_not_allowed'
   | 'not_allowlisted'
   | 'upstream_unreachable'
+  | 'out_of_file_descriptors'
   | 'upstream_timeout'
   | 'upstream_tls_failed'
   | 'dns_failed'

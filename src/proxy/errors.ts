@@ -14,6 +14,7 @@ export const STATUS_OF: Partial<Record<Reason, number>> = {
   auth_throttled: 429,
   headers_too_large: 431,
   upstream_unreachable: 502,
+  out_of_file_descriptors: 503,
   upstream_tls_failed: 502,
   dns_failed: 502,
   upstream_timeout: 504,
@@ -39,6 +40,7 @@ const HINT: Partial<Record<Reason, string>> = {
   policy_deny: 'This destination is denied by the proxy policy (rules/local.json).',
   auth_required: 'Proxy authentication is required.',
   auth_failed: 'Proxy authentication failed.',
+  out_of_file_descriptors: 'The proxy has run out of file descriptors (each tunnel needs two): an administrator should raise its limit (ulimit -n, LimitNOFILE, the container\'s nofile).',
   auth_throttled: 'Too many failed proxy authentications from your address: credentials are not checked until Retry-After has passed.',
 };
 
@@ -60,6 +62,9 @@ export function reasonOfError(err: unknown): Reason {
       return 'destination_not_allowed';
     case 'upstream_tls_failed':
       return 'upstream_tls_failed';
+    case 'EMFILE': // the process's limit (ulimit -n)
+    case 'ENFILE': // the system's
+      return 'out_of_file_descriptors';
     default:
       if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN') {
         return 'upstream_tls_failed';

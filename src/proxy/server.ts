@@ -17,6 +17,9 @@ export interface ProxyServer {
   drain(graceMs: number): Promise<void>;
 }
 
+/** At most one `accept_error` warning per this long (a process out of file descriptors fails every accept). */
+export const ACCEPT_ERROR_LOG_MS = 10_000;
+
 const TOO_MANY = 'HTTP/1.1 503 Service Unavailable\r\nX-Proxy-Error: too_many_connections\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 const SHUTTING_DOWN = 'HTTP/1.1 503 Service Unavailable\r\nX-Proxy-Error: shutting_down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 
@@ -32,6 +35,16 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
   const open = new Set<Socket>();
   const server = net.createServer({ noDelay: true });
   server.maxConnections = limits.maxConnections;
+  // A failed accept() (EMFILE/ENFILE: out of file descriptors) is emitted on the listening server, where an
+  // unhandled 'error' would end the process and every tunnel with it. The listener stays open and takes the
+  // next connection once descriptors are free; the log says why clients are refused meanwhile. (Errors
+  // before listening, EADDRINUSE, are app.ts's to report.)
+  let lastAcceptWarning = -Infinity;
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (!server.listening || performance.now() - lastAcceptWarning < ACCEPT_ERROR_LOG_MS) return;
+    lastAcceptWarning = performance.now();
+    ctx.telemetry.logger.warn({ event: 'accept_error', error: err.code ?? 'error' }, `cannot accept connections: ${err.message}`);
+  });
 
   const denyRecord = (socket: Socket, reason: Reason) => ctx.telemetry.connect(newConnectRecord(socket.remoteAddress ?? null, reason));
   // a refused socket is answered and closed; what it sends is read and dropped, never parsed

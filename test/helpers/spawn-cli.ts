@@ -34,9 +34,14 @@ export interface RunningCli {
   exited: Promise<number | null>;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningCli> {
+/** `maxFds`: the process's file-descriptor limit (`ulimit -n` in a shell that then execs node). */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { maxFds?: number } = {}): Promise<RunningCli> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'start', '--listen', '127.0.0.1:0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [CLI, 'start', '--listen', '127.0.0.1:0', ...args];
+    const [cmd, cmdArgs] = opts.maxFds
+      ? ['/bin/sh', ['-c', `ulimit -n ${opts.maxFds} && exec "$0" "$@"`, process.execPath, ...argv]]
+      : [process.execPath, argv];
+    const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stdout.resume();
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
