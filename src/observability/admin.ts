@@ -36,6 +36,9 @@ export function createAdminServer(routes: Record<string, AdminRoute>, ready: () 
         () => send(500, 'text/plain', 'error\n'),
       );
   });
+  // a failed accept() once listening (EMFILE: the proxy is out of descriptors, which its own listener
+  // logs) drops that one admin request; unhandled it would end the process. Listen errors are the caller's.
+  server.on('error', () => {});
   server.on('clientError', (_e, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     else socket.destroy();
