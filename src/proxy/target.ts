@@ -17,6 +17,15 @@ export function normaliseHost(raw: string): string {
   return h.endsWith('.') ? h.slice(0, -1) : h;
 }
 
+/**
+ * A copy of `s` that shares no memory with the string it was cut from. V8 represents a slice of 13 or more
+ * characters as a view on its parent: a tunnel keeping its target host would keep the whole CONNECT head
+ * alive with it (every header, Proxy-Authorization included) for as long as the tunnel lasts.
+ */
+export function ownString(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
+}
+
 export function validHostName(host: string): boolean {
   if (host.length === 0 || host.length > 253) return false;
   const labels = host.split('.');
@@ -58,7 +67,7 @@ export function parseAuthority(authority: string, defaultPort?: number): TargetR
   if (portPart === undefined) port = defaultPort ?? null;
   else port = parsePort(portPart);
   if (port === null) return { ok: false, why: 'bad or missing port' };
-  const host = normaliseHost(hostPart);
+  const host = ownString(normaliseHost(hostPart));
   if (net.isIPv6(host)) return { ok: true, target: { host, port, isIp: true } };
   if (net.isIPv4(host)) return { ok: true, target: { host, port, isIp: true } };
   if (!validHostName(host)) return { ok: false, why: 'bad host name' };
