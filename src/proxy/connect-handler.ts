@@ -66,14 +66,9 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
 
   // the closures below outlive this call for the tunnel's whole life: they must not capture `req` (the
   // CONNECT request with its headers, ~1 KB per idle tunnel) nor any socket they do not need
-  // Taken once by the auth check (or dropped): the value is a V8 slice of the whole request head, so a
+  // dropped once the auth check has it (below): the value is a V8 slice of the whole request head, so a
   // variable the tunnel's closures share would keep every header, credentials included, for its lifetime
   let proxyAuthorization = req.headers['proxy-authorization'];
-  const takeAuthorization = (): string | undefined => {
-    const value = proxyAuthorization;
-    proxyAuthorization = undefined;
-    return value;
-  };
   // bytes after the CONNECT head (usually none, but a view on the whole read): taken once, then dropped
   let early: Buffer | null = head.length > 0 ? head : null;
   let decision = classify(target, ctx.catalog, ctx.policy);
@@ -81,15 +76,13 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
   if (decision.decision === 'deny') return refuse(decision.reason);
 
   void (async () => {
-    if (decision.decision !== 'bypass' && ctx.auth) {
-      const a = await ctx.auth.check(takeAuthorization(), rec.client);
-      if (!a.ok) {
-        if (a.user) rec.user = a.user;
-        return refuse(a.reason, refusalHeaders(a));
-      }
-      rec.user = a.user;
+    const a = decision.decision !== 'bypass' && ctx.auth ? await ctx.auth.check(proxyAuthorization, rec.client) : null;
+    proxyAuthorization = undefined; // checked, or never needed (bypass, no --auth)
+    if (a && !a.ok) {
+      if (a.user) rec.user = a.user;
+      return refuse(a.reason, refusalHeaders(a));
     }
-    proxyAuthorization = undefined; // bypassed (never checked) or no --auth: dropped all the same
+    if (a) rec.user = a.user;
     if (client.destroyed) return;
     let up: UpstreamSocket;
     let tlsUp: TlsUpstream | null = null;
