@@ -1,9 +1,9 @@
 // A CA and server certificates made for one test run with the openssl CLI (loopback tests only).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tempDir } from './temp.js';
 
 const run = promisify(execFile);
 
@@ -18,7 +18,7 @@ export interface TestPki {
 let counter = 0;
 
 export async function createTestPki(): Promise<TestPki> {
-  const dir = await mkdtemp(join(tmpdir(), 'ap-pki-'));
+  const dir = await tempDir('ap-pki-');
   const caKey = join(dir, 'ca.key');
   const caFile = join(dir, 'ca.pem');
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', caFile, '-days', '2', '-subj', '/CN=autopatch-proxy test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);

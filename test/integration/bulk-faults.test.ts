@@ -4,12 +4,12 @@
 // raises malloc's thresholds (src/heap-tuning.ts; without it a 64 MiB upload faulted ~1,100-13,800 times).
 // Counted with the process's own minor-fault counter (/proc/PID/stat), not with times.
 import t from 'tap';
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHttpOrigin } from '../helpers/origins.js';
 import { startCli } from '../helpers/spawn-cli.js';
 import { curl } from '../helpers/clients.js';
+import { tempDirSync } from '../helpers/temp.js';
 
 const minorFaults = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7]);
 
@@ -21,7 +21,7 @@ const skip = !glibc ? 'needs Linux with glibc' : tunables.length ? `malloc setti
 
 t.test('plain-HTTP bulk through the started proxy: far fewer page faults than pages relayed, down and up', { skip }, async (t) => {
   const origin = await startHttpOrigin();
-  const dir = mkdtempSync(join(tmpdir(), 'ap-heap-'));
+  const dir = tempDirSync('ap-heap-');
   const p = await startCli(['--admin', 'off', '--mode', 'log', '--connect-to', `bulk.test:80:127.0.0.1:${origin.port}`, '--log-file', join(dir, 'log.ndjson')]);
   t.teardown(async () => {
     p.child.kill('SIGTERM');

@@ -1,8 +1,7 @@
 // The catalog on the live proxy: trusted hosts bypass with their rule (no auth, origin certificate even in
 // inspect mode, direct even with a parent), unknown hosts log, --unknown deny, SIGHUP reload good and broken.
 import t from 'tap';
-import { cp, mkdtemp, writeFile, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTestPki } from '../helpers/pki.js';
 import { startHttpOrigin, startHttpsOrigin } from '../helpers/origins.js';
@@ -10,6 +9,7 @@ import { startProxy } from '../helpers/proxy.js';
 import { curl, rawExchange, openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
 import { startCli } from '../helpers/spawn-cli.js';
 import { repoPath } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const RULES = repoPath('rules');
 const HTPASSWD = repoPath('test/fixtures/auth/users.htpasswd');
@@ -54,7 +54,7 @@ t.test('a bypassed tunnel whose SNI names an untrusted host is not bypassed', as
 });
 
 t.test('inspect mode: a trusted CONNECT whose SNI names an untrusted host is inspected (fresh upstream), not bypassed', async (t) => {
-  const certs = await mkdtemp(join(tmpdir(), 'ap-c-'));
+  const certs = await tempDir('ap-c-');
   const p = await startProxy({ connectTo: ALL, mode: 'inspect', certs, upstreamCa: pki.caFile });
   t.teardown(() => p.stop());
   const { socket } = await openTunnel(p.port, `${TRUSTED}:443`);
@@ -67,7 +67,7 @@ t.test('inspect mode: a trusted CONNECT whose SNI names an untrusted host is ins
 });
 
 t.test('inspect mode: a trusted host still presents the origin certificate; an unknown one a minted one', async (t) => {
-  const p = await startProxy({ connectTo: ALL, mode: 'inspect', certs: await mkdtemp(join(tmpdir(), 'ap-c-')), upstreamCa: pki.caFile });
+  const p = await startProxy({ connectTo: ALL, mode: 'inspect', certs: await tempDir('ap-c-'), upstreamCa: pki.caFile });
   t.teardown(() => p.stop());
   const a = await openTunnel(p.port, `${TRUSTED}:443`);
   const sa = await tlsOverTunnel(a.socket, TRUSTED, pki.caPem);
@@ -114,7 +114,7 @@ t.test('parent proxy: only untrusted traffic reaches it; trusted goes direct (lo
 });
 
 t.test('--unknown deny: trusted bypass, Default passes logged, unknown 403 not_allowlisted; local.json allow + SIGHUP opens it', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ap-rules-'));
+  const dir = await tempDir('ap-rules-');
   await cp(RULES, dir, { recursive: true });
   const p = await startCli(['--admin', 'off', '--unknown', 'deny', '--rules', dir, ...ALL.flatMap((m) => ['--connect-to', m]), '--log-file', join(dir, 'log.ndjson')]);
   t.teardown(() => {

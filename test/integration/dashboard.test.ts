@@ -3,8 +3,7 @@
 // Screenshot: .tap/dashboard.png (git-ignored).
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createAdminServer } from '../../src/observability/admin.js';
@@ -12,6 +11,7 @@ import { adminRoutes } from '../../src/observability/admin-routes.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { connectRec, requestRec } from '../helpers/records.js';
 import { repoPath } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = repoPath('.tap/dashboard.png');
@@ -26,7 +26,7 @@ if (!existsSync(CHROMIUM)) {
   const server = createAdminServer(adminRoutes(metrics), () => true);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const profile = await mkdtemp(join(tmpdir(), 'autopatch-dashboard-'));
+  const profile = await tempDir('autopatch-dashboard-');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,

@@ -4,8 +4,7 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadRules } from '../../src/catalog/load.js';
 import { classify } from '../../src/policy/classify.js';
@@ -18,12 +17,13 @@ import { runDemo } from '../../src/demo/run.js';
 import { formatDemo } from '../../src/demo/format.js';
 import { createWorkspace } from '../../src/demo/workspace.js';
 import { CLI, runCli } from '../helpers/spawn-cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 const built = existsSync(CLI_PATH) && existsSync(ORIGIN_CHILD_PATH);
 // Until the integrator wires `demo` into src/cli.ts, the in-process test below covers what the CLI calls.
 const help = built ? await runCli(['demo', '--help'], { timeoutMs: 10_000 }) : null;
 const wired = help !== null && help.code === 0 && help.stdout.includes('--duration');
-const tmp = await mkdtemp(join(tmpdir(), 'ap-demo-test-'));
+const tmp = await tempDir('ap-demo-test-');
 t.teardown(() => rm(tmp, { recursive: true, force: true }));
 
 function sane(t: Test, c: Calibration): void {

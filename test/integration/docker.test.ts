@@ -7,11 +7,11 @@ import { parse, parseAllDocuments } from 'yaml';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import { join, basename } from 'node:path';
 import { startHttpOrigin } from '../helpers/origins.js';
 import { NODE_FLAGS } from '../../src/node-flags.js';
 import { repoPath } from '../helpers/paths.js';
+import { tempDirSync } from '../helpers/temp.js';
 
 const ROOT = repoPath('');
 const DOCKER = join(ROOT, 'docker');
@@ -225,7 +225,7 @@ t.test('Kubernetes: Services, HPA, PDB, kustomization', async (t) => {
   const kubectl = which('kubectl');
   if (!kubectl) return t.comment('kubectl not installed: kustomize rendering skipped');
   // render a copy with a placeholder CA (the real one is git-ignored)
-  const tmp = fs.mkdtempSync(join(os.tmpdir(), 'ap-kustomize-'));
+  const tmp = tempDirSync('ap-kustomize-');
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
   fs.cpSync(K8S, join(tmp, 'docker/k8s'), { recursive: true });
   fs.cpSync(join(ROOT, 'rules'), join(tmp, 'rules'), { recursive: true });
@@ -307,7 +307,7 @@ function start(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Sta
 }
 
 t.test('ENTRYPOINT + CMD run from a clean `npm ci --omit=dev` install', async (t) => {
-  const tmp = fs.mkdtempSync(join(os.tmpdir(), 'ap-image-'));
+  const tmp = tempDirSync('ap-image-');
   fs.chmodSync(tmp, 0o755); // uid 10001 must traverse it, as it traverses / in the image
   const app = join(tmp, 'app');
   const prod = join(tmp, 'prod');

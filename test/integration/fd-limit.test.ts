@@ -3,10 +3,10 @@
 // survives, and it serves again once descriptors are free.
 import t from 'tap';
 import net from 'node:net';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startCli } from '../helpers/spawn-cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** A TCP origin that accepts and holds (only the proxy's answer to the CONNECT matters here). */
 async function holdingOrigin(): Promise<{ port: number; close(): void }> {
@@ -41,7 +41,7 @@ function connect(port: number): Promise<{ status: number; head: string; socket: 
 t.test('out of file descriptors: 503 out_of_file_descriptors, the process survives and recovers', async (t) => {
   const origin = await holdingOrigin();
   t.teardown(() => origin.close());
-  const dir = await mkdtemp(join(tmpdir(), 'ap-fd-'));
+  const dir = await tempDir('ap-fd-');
   const logFile = join(dir, 'log.ndjson');
   const p = await startCli(['--admin', 'off', '--log-file', logFile, '--connect-to', `*:443:127.0.0.1:${origin.port}`], {}, { maxFds: 96 });
   t.teardown(() => {

@@ -9,9 +9,8 @@ import https from 'node:https';
 import net from 'node:net';
 import dns from 'node:dns';
 import crypto from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { initCa, randomSerialHex, signCertificateSync, type Ca } from '../../src/tls/ca.js';
@@ -22,13 +21,14 @@ import { startProxy } from '../helpers/proxy.js';
 import { openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
 import { fdCount, settle, settleFds, rawHttp, sleep, bug } from '../helpers/fuzz.js';
 import { repoPath } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const HELLO = readFileSync(repoPath('test/fixtures/client-hello/openssl-tls1_3-sni-alpn.bin'));
 const DAY = 86_400_000;
 let faultsInjected = 0;
 
 // ---- a CA for the origins (made with the project's own CA code) and leaves with chosen validity -------
-const originCaDir = await mkdtemp(join(tmpdir(), 'ap-origin-ca-'));
+const originCaDir = await tempDir('ap-origin-ca-');
 const originCa: Ca = await initCa(originCaDir);
 function leaf(names: string[], notBefore: Date, notAfter: Date): { cert: string; key: string } {
   const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -122,7 +122,7 @@ const map = [
 ];
 const IDLE = 800;
 const logProxy = await startProxy({ connectTo: map, idleTimeout: IDLE, connectTimeout: 1000 });
-const certs = await mkdtemp(join(tmpdir(), 'ap-faults-certs-'));
+const certs = await tempDir('ap-faults-certs-');
 const inspectProxy = await startProxy({ mode: 'inspect', certs, upstreamCa: join(originCaDir, 'ca.pem'), connectTo: map, idleTimeout: IDLE, connectTimeout: 1000 });
 const proxyCa = await readFile(join(certs, 'ca.pem'), 'utf8');
 const parentProxy = await startProxy({ upstreamProxy: `http://127.0.0.1:${silentParent.port}`, connectTimeout: 300 });

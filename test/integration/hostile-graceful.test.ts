@@ -5,8 +5,7 @@ import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
@@ -19,6 +18,7 @@ import { startProxy } from '../helpers/proxy.js';
 import { openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
 import { pool, settle, sleep, bug } from '../helpers/fuzz.js';
 import { repoPath } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const pki = await createTestPki();
 const tlsOrigin = await startHttpsOrigin(await pki.issue(['mmdcustomer.microsoft.com', 'slow.test']));
@@ -51,7 +51,7 @@ async function tunnelGet(proxyPort: number, host: string, path: string): Promise
 }
 
 t.test('reload under load (SIGHUP): 200 requests and tunnels while the rules are reloaded, some reads broken; nothing dropped', async (t) => {
-  const rulesDir = await mkdtemp(join(tmpdir(), 'ap-reload-rules-'));
+  const rulesDir = await tempDir('ap-reload-rules-');
   await cp(repoPath('rules/'), rulesDir, { recursive: true });
   const autopatch = join(rulesDir, 'autopatch.json');
   const good = await readFile(autopatch, 'utf8');

@@ -10,8 +10,7 @@ import net from 'node:net';
 import v8 from 'node:v8';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createAddressSet, DEFAULT_ALLOW_CLIENTS, DEFAULT_DENY_DESTINATIONS } from '../../src/policy/address-set.js';
 import { guardedLookup } from '../../src/tunnel/dial.js';
@@ -26,6 +25,7 @@ import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
 import { rawHttp, settle, sleep, bug } from '../helpers/fuzz.js';
 import { repoPath } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const HTPASSWD = repoPath('test/fixtures/auth/users.htpasswd');
 const pki = await createTestPki();
@@ -37,7 +37,7 @@ const tlsMap = names.map((n) => `${n}:443:127.0.0.1:${httpsOrigin.port}`);
 const plain = await startProxy({ connectPorts: `443,${httpOrigin.port}`, connectTo: tlsMap }); // default ACL and deny list
 const acl = await startProxy({ allowClients: '10.0.0.0/8', connectTo: [...tlsMap, `*::127.0.0.1:${httpOrigin.port}`] });
 const auth = await startProxy({ auth: HTPASSWD, admin: '127.0.0.1:0', connectTo: [...tlsMap, `*::127.0.0.1:${httpOrigin.port}`] });
-const certs = await mkdtemp(join(tmpdir(), 'ap-sec-certs-'));
+const certs = await tempDir('ap-sec-certs-');
 const inspect = await startProxy({ mode: 'inspect', certs, admin: '127.0.0.1:0', upstreamCa: pki.caFile, connectTo: tlsMap });
 const allowlist = await startProxy({ unknown: 'deny', connectTo: tlsMap });
 t.teardown(async () => {
@@ -302,7 +302,7 @@ t.test('admin routes are an exact map: Object.prototype names are never served (
 });
 
 t.test('a group-readable CA key is refused at start (with the chmod to run)', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ap-sec-ca-'));
+  const dir = await tempDir('ap-sec-ca-');
   await initCa(dir);
   await chmod(join(dir, 'ca.key'), 0o644);
   await t.rejects(startProxy({ mode: 'inspect', certs: dir }), /chmod 600/);
@@ -314,7 +314,7 @@ t.test('the admin listener defaults to 127.0.0.1', async (t) => {
 });
 
 t.test('rules files are data: .js files are never read, JSON is never evaluated, __proto__ does not pollute', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ap-sec-rules-'));
+  const dir = await tempDir('ap-sec-rules-');
   await writeFile(join(dir, 'policy.json'), '{"default": "mode", "sources": {"__proto__": {"x": "bypass"}}}');
   await writeFile(join(dir, 'evil.js'), 'globalThis.PWNED = true;');
   await writeFile(join(dir, 'evil.json'), '{"__proto__": {"polluted": 1}, "rules": [{"id": "1", "pattern": "require(\\"child_process\\").exec(\\"id\\")", "category": "x"}]}');

@@ -6,13 +6,13 @@ import https from 'node:https';
 import tls from 'node:tls';
 import net from 'node:net';
 import crypto from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTestPki } from '../helpers/pki.js';
 import { startProxy } from '../helpers/proxy.js';
 import { openTunnel, tlsOverTunnel } from '../helpers/clients.js';
 import { UPSTREAM_POOL_DEFAULTS } from '../../src/tunnel/upstream-pool.js';
+import { tempDir } from '../helpers/temp.js';
 
 const pki = await createTestPki();
 
@@ -116,7 +116,7 @@ const scripted = tls.createServer({ ...(await pki.issue(['scripted.test'])), min
 await new Promise<void>((r) => scripted.listen(0, '127.0.0.1', () => r()));
 const scriptedPort = (scripted.address() as { port: number }).port;
 
-const certs = await mkdtemp(join(tmpdir(), 'ap-relay-'));
+const certs = await tempDir('ap-relay-');
 const proxy = await startProxy({
   mode: 'inspect',
   certs,
@@ -137,7 +137,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Another proxy in --mode inspect with a CA of its own (in a new temp dir), and that CA's certificate. */
 async function inspectingProxy(raw: Parameters<typeof startProxy>[0]) {
-  const certs = await mkdtemp(join(tmpdir(), 'ap-relay-more-'));
+  const certs = await tempDir('ap-relay-more-');
   const p = await startProxy({ mode: 'inspect', certs, ...raw });
   return { proxy: p, ca: await readFile(join(certs, 'ca.pem'), 'utf8') };
 }

@@ -2,13 +2,13 @@
 // per-request records, upstream TLS failures answered inside the tunnel as 502 upstream_tls_failed.
 import t from 'tap';
 import https from 'node:https';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTestPki } from '../helpers/pki.js';
 import { startHttpsOrigin, patternBytes, sha256 } from '../helpers/origins.js';
 import { startProxy } from '../helpers/proxy.js';
 import { curl, openTunnel, tlsOverTunnel } from '../helpers/clients.js';
+import { tempDir } from '../helpers/temp.js';
 
 const pki = await createTestPki();
 const good = await startHttpsOrigin(await pki.issue(['unknown.test', 'second.test']));
@@ -17,7 +17,7 @@ const wrongName = await startHttpsOrigin(await pki.issue(['someone-else.test']))
 const oldTls = https.createServer({ ...(await pki.issue(['old.test'])), minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' }, (_q, s) => s.end('old'));
 await new Promise<void>((r) => oldTls.listen(0, '127.0.0.1', () => r()));
 const oldPort = (oldTls.address() as { port: number }).port;
-const certs = await mkdtemp(join(tmpdir(), 'ap-certs-'));
+const certs = await tempDir('ap-certs-');
 const proxy = await startProxy({
   mode: 'inspect',
   certs,
@@ -115,7 +115,7 @@ t.test('WebSocket-style upgrade inside an inspected tunnel is spliced after the 
   });
   await new Promise<void>((r) => ws.listen(0, '127.0.0.1', () => r()));
   const wsPort = (ws.address() as { port: number }).port;
-  const certs2 = await mkdtemp(join(tmpdir(), 'ap-certs-ws-'));
+  const certs2 = await tempDir('ap-certs-ws-');
   const p = await startProxy({ mode: 'inspect', certs: certs2, upstreamCa: pki.caFile, connectTo: [`ws.test:443:127.0.0.1:${wsPort}`] });
   t.teardown(async () => {
     await p.stop();

@@ -2,14 +2,14 @@
 // writes, yet a record logged on a quiet proxy reaches the file within the periodic flush, without a stop.
 import t from 'tap';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createLogger, LOG_FLUSH_EVERY_MS } from '../../src/observability/logger.js';
+import { tempDirSync } from '../helpers/temp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('a lone record reaches the log file within the periodic flush (no stop, no more traffic)', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ap-logger-'));
+  const dir = tempDirSync('ap-logger-');
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'proxy.ndjson');
   const h = createLogger({ file, level: 'info' });

@@ -3,18 +3,18 @@
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../helpers/spawn-cli.js';
 import { loadRules } from '../../src/catalog/load.js';
 import { repoPath } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const RULES = repoPath('rules');
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 async function rulesCopy(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'apx-rules-'));
+  const dir = await tempDir('apx-rules-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await cp(RULES, dir, { recursive: true, filter: (src) => !src.endsWith('.clientrequestid') && !src.endsWith('.calibration.json') });
   return dir;

@@ -3,19 +3,17 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import tls from 'node:tls';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createTestPki } from '../helpers/pki.js';
 import { startHttpsOrigin } from '../helpers/origins.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { openTunnel, tlsOverTunnel, getOver } from '../helpers/clients.js';
+import { tempDir } from '../helpers/temp.js';
 
 const pki = await createTestPki();
 const origin = await startHttpsOrigin(await pki.issue(['origin.test', 'other.test']), { minVersion: 'TLSv1' });
 const map = [`origin.test:443:127.0.0.1:${origin.port}`, `other.test:443:127.0.0.1:${origin.port}`];
 const logProxy = await startProxy({ connectTo: map });
-const inspectProxy = await startProxy({ connectTo: map, mode: 'inspect', certs: await mkdtemp(join(tmpdir(), 'ap-c-')), upstreamCa: pki.caFile });
+const inspectProxy = await startProxy({ connectTo: map, mode: 'inspect', certs: await tempDir('ap-c-'), upstreamCa: pki.caFile });
 t.teardown(async () => {
   await logProxy.stop();
   await inspectProxy.stop();

@@ -2,14 +2,12 @@
 // the handlers: it must succeed, leave no record, count no metric, leave no connection behind, and the
 // proxy then works as usual.
 import t from 'tap';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startProxy } from '../helpers/proxy.js';
+import { tempDir } from '../helpers/temp.js';
 
 for (const mode of ['log', 'inspect'] as const) {
   t.test(`--mode ${mode}: the warm-up tunnels run before the proxy listens, and leave no trace`, async (t) => {
-    const certs = await mkdtemp(join(tmpdir(), 'ap-warm-'));
+    const certs = await tempDir('ap-warm-');
     const proxy = await startProxy({ mode, certs });
     t.teardown(() => proxy.stop());
     const [start] = await proxy.waitFor('start');

@@ -2,12 +2,12 @@
 // every worker, a killed worker restarted with a logged reason, SIGTERM draining all and exiting 0.
 import t from 'tap';
 import http from 'node:http';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startCli } from '../helpers/spawn-cli.js';
 import { startHttpOrigin } from '../helpers/origins.js';
 import { curl } from '../helpers/clients.js';
+import { tempDir } from '../helpers/temp.js';
 
 function get(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -37,7 +37,7 @@ const starts = (log: LogRecord[]) => log.filter((r) => r.event === 'start').leng
 t.test('two workers share the listener; the primary aggregates; crash restart; SIGHUP; SIGTERM', async (t) => {
   const origin = await startHttpOrigin();
   t.teardown(() => origin.close());
-  const dir = await mkdtemp(join(tmpdir(), 'ap-workers-'));
+  const dir = await tempDir('ap-workers-');
   const logFile = join(dir, 'log.ndjson');
   const p = await startCli(['--workers', '2', '--admin', '127.0.0.1:0', '--connect-to', `w.test:80:127.0.0.1:${origin.port}`, '--log-file', logFile]);
   t.teardown(() => {

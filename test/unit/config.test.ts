@@ -1,10 +1,10 @@
 // Config validation (pure schema) and the file/env/CLI precedence of config/load.
 import t from 'tap';
-import { writeFile, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildConfig, parseConnectTo, ConfigError, LIMIT_OPTIONS } from '../../src/config/schema.js';
 import { loadConfig } from '../../src/config/load.js';
+import { tempDir } from '../helpers/temp.js';
 
 t.test('embedded defaults follow CONTRACT.md', async (t) => {
   const c = buildConfig({});
@@ -59,7 +59,7 @@ t.test('connect-to parsing', async (t) => {
 });
 
 t.test('precedence: command line > environment > file > default; file errors name file:line', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ap-cfg-'));
+  const dir = await tempDir('ap-cfg-');
   const file = join(dir, 'c.json');
   await writeFile(file, '{\n  "mode": "inspect",\n  "logLevel": "warn",\n  "connectPorts": "443,8443"\n}\n');
   const c = await loadConfig({ config: file, logLevel: 'debug' }, { AUTOPATCH_PROXY_CONNECT_PORTS: '443,9443', AUTOPATCH_PROXY_LOG_LEVEL: 'error' });

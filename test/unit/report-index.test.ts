@@ -1,17 +1,17 @@
 import t from 'tap';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CALIBRATION_FIGURES } from '../fixtures/report/records.js';
 import { calibrationPath, CalibrationError, DEFAULT_CALIBRATION, loadCalibration, runReport } from '../../src/report/index.js';
 import { repoPath } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const SAMPLE = repoPath('test/fixtures/report/sample.ndjson');
 const CAL = CALIBRATION_FIGURES;
 
 t.test('runReport: text by default, JSON with json:true, HTML written to a file', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'report-run-'));
+  const dir = await tempDir('report-run-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
 
   const text = await runReport({ paths: [SAMPLE] });
@@ -40,7 +40,7 @@ t.test('runReport: text by default, JSON with json:true, HTML written to a file'
 });
 
 t.test('calibration files: missing → default (flagged), valid → measured, invalid → error naming the file', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'report-cal-'));
+  const dir = await tempDir('report-cal-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = calibrationPath(dir);
   t.equal(path, join(dir, '.calibration.json'));

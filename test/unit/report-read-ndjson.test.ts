@@ -1,7 +1,6 @@
 import t from 'tap';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { once } from 'node:events';
@@ -12,6 +11,7 @@ import { createAggregator } from '../../src/report/aggregate.js';
 import { MAX_LINE_BYTES, readRecords, reportFromFiles, ReportInputError } from '../../src/report/read-ndjson.js';
 import { makeRecord, rng } from '../fixtures/report/records.js';
 import { repoPath } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const SAMPLE = repoPath('test/fixtures/report/sample.ndjson');
 
@@ -73,7 +73,7 @@ t.test('reportFromFiles over the fixture log', async (t) => {
 });
 
 t.test("several files, '-' for stdin, gzip, and an unreadable file", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'report-read-'));
+  const dir = await tempDir('report-read-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const line = JSON.stringify({ event: 'connect', decision: 'bypass', host: 'z.example', bytesIn: 1, bytesOut: 2 });
   const gz = join(dir, 'old.ndjson.gz');
@@ -91,7 +91,7 @@ t.test("several files, '-' for stdin, gzip, and an unreadable file", async (t) =
 t.test('streaming a ~50 MB log keeps the heap bounded', async (t) => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const dir = await mkdtemp(join(tmpdir(), 'report-stream-'));
+  const dir = await tempDir('report-stream-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'big.ndjson');
   const out = createWriteStream(file);

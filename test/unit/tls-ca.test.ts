@@ -7,9 +7,10 @@ import util from 'node:util';
 import forge from 'node-forge';
 import t, { type Test } from 'tap';
 import { CertError, ensureCa, exportCa, initCa, loadCa } from '../../src/tls/ca.js';
+import { tempDir as processTempDir } from '../helpers/temp.js';
 
 async function tempDir(t: Test): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'autopatch-ca-'));
+  const dir = await processTempDir('autopatch-ca-');
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   return dir;
 }

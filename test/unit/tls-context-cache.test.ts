@@ -3,7 +3,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import tls from 'node:tls';
@@ -16,8 +15,9 @@ import {
   createSessionCache, serverContextOptions, serverSocketOptions, TLS_MIN_VERSION, trackUpstreamSession,
   upstreamSecureContext, upstreamTlsOptions,
 } from '../../src/tls/options.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'autopatch-ctx-'));
+const dir = await tempDir('autopatch-ctx-');
 t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
 const ca = await initCa(dir);
 const minter = await createMinter(ca);
