@@ -53,14 +53,18 @@ async function main() {
   const sides = {};
   for (const [id, dir] of [['A', cfg.a], ['B', cfg.b]]) {
     const port = await freePort();
-    const child = startGroup(id, process.execPath, [path.join(dir, 'dist', 'cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--admin', 'off',
+    // each build launched as its `npm start` launches it: with its own src/node-flags.ts V8 flags
+    const flagsFile = path.join(dir, 'dist', 'node-flags.js');
+    const flags = fs.existsSync(flagsFile) ? (await import(flagsFile)).NODE_FLAGS : [];
+    const child = startGroup(id, process.execPath, [...flags, path.join(dir, 'dist', 'cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--admin', 'off',
       '--deny-destinations', '', '--log-file', path.join(workDir, `${id}.ndjson`), '--certs', path.join(workDir, `certs-${id}`),
       '--connect-to', `${name}:443:127.0.0.1:${origin.tlsPort}`, '--connect-to', `${name}:80:127.0.0.1:${origin.httpPort}`, ...pathArgs],
     { cpus: pinned ? '1' : null, cwd: dir, logFile: path.join(workDir, `${id}.out`) });
     await waitListening(port, 30000, child);
-    sides[id] = { dir, child, route: new Route({ label: id, proxyPort: port, name, tlsPort: 443, httpPort: 80, secureContext }), lat: [], newCpu: [], bulk: { https: [], http: [] }, bulkCpu: { https: 0, http: 0 }, bulkBytes: { https: 0, http: 0 } };
+    sides[id] = { dir, flags, child, route: new Route({ label: id, proxyPort: port, name, tlsPort: 443, httpPort: 80, secureContext }), lat: [], newCpu: [], bulk: { https: [], http: [] }, bulkCpu: { https: 0, http: 0 }, bulkBytes: { https: 0, http: 0 } };
   }
-  log(`A ${cfg.a} (pid ${sides.A.child.pid}), B ${cfg.b} (pid ${sides.B.child.pid}); work dir ${workDir}`);
+  const desc = (id) => `${id} ${sides[id].dir}${sides[id].flags.length ? ` [${sides[id].flags.join(' ')}]` : ''} (pid ${sides[id].child.pid})`;
+  log(`${desc('A')}, ${desc('B')}; work dir ${workDir}`);
   const cpuOf = (s) => cpuSecs(s.child.pid);
   // JIT and caches settle before anything counts (a few thousand tunnels, bench/RESULTS.md)
   for (const s of Object.values(sides)) await pool({ concurrency: 20, total: 2000, deadlineMs: 60000, fn: () => s.route.oneHttps('/tiny', OP_TIMEOUT_MS) });
