@@ -48,21 +48,16 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
   // 'close' comes once: on(), not once() and its wrapper objects (every byte counts on an idle tunnel)
   client.on('close', () => setImmediate(finish));
 
-  const refuse = (reason: Reason, extra: Record<string, string> = {}) => {
-    rec.decision = 'deny';
-    rec.reason = reason;
-    if (!client.destroyed) client.end(rawErrorResponse(reason, rec.host ?? undefined, extra));
-  };
 
   const parsed = parseAuthority(req.url ?? '');
-  if (!parsed.ok) return refuse('bad_request');
+  if (!parsed.ok) return refuseTunnel(rec, client, 'bad_request');
   // RFC 9110 §9.3.6: a CONNECT request has no content; framing headers would turn a "body" into tunnel data
-  if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return refuse('bad_request');
+  if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return refuseTunnel(rec, client, 'bad_request');
   const target = parsed.target;
   rec.host = target.host;
   rec.port = target.port;
-  if (!ctx.config.connectPorts.includes(target.port)) return refuse('port_not_allowed');
-  if (target.isIp && ctx.deny.has(target.host) && !mapConnectTo(ctx.config.connectTo, target.host, target.port)) return refuse('destination_not_allowed');
+  if (!ctx.config.connectPorts.includes(target.port)) return refuseTunnel(rec, client, 'port_not_allowed');
+  if (target.isIp && ctx.deny.has(target.host) && !mapConnectTo(ctx.config.connectTo, target.host, target.port)) return refuseTunnel(rec, client, 'destination_not_allowed');
 
   // the closures below outlive this call for the tunnel's whole life: they must not capture `req` (the
   // CONNECT request with its headers, ~1 KB per idle tunnel) nor any socket they do not need
@@ -73,14 +68,14 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
   let early: Buffer | null = head.length > 0 ? head : null;
   let decision = classify(target, ctx.catalog, ctx.policy);
   applyDecision(rec, decision);
-  if (decision.decision === 'deny') return refuse(decision.reason);
+  if (decision.decision === 'deny') return refuseTunnel(rec, client, decision.reason);
 
   void (async () => {
     const a = decision.decision !== 'bypass' && ctx.auth ? await ctx.auth.check(proxyAuthorization, rec.client) : null;
     proxyAuthorization = undefined; // checked, or never needed (bypass, no --auth)
     if (a && !a.ok) {
       if (a.user) rec.user = a.user;
-      return refuse(a.reason, refusalHeaders(a));
+      return refuseTunnel(rec, client, a.reason, refusalHeaders(a));
     }
     if (a) rec.user = a.user;
     if (client.destroyed) return;
@@ -97,7 +92,7 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
       }
     } catch (err) {
       rec.error = (err as NodeJS.ErrnoException).code ?? 'error';
-      return refuse(reasonOfError(err));
+      return refuseTunnel(rec, client, reasonOfError(err));
     }
     let upstream = up.socket;
     rec.upstream = up.upstream;
@@ -113,7 +108,7 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
     client.write(ESTABLISHED);
     // idle tunnels are closed by one sweeper for all (no per-chunk timer refresh on bulk transfers)
     client.setTimeout(0);
-    ctx.idle.add(client, () => client.destroy());
+    ctx.idle.add(client, destroySocket);
 
     let initial: Buffer = early ?? EMPTY;
     early = null;
@@ -171,6 +166,17 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
     rec.error = (err as NodeJS.ErrnoException)?.code ?? 'internal';
     client.destroy();
   });
+}
+
+// module functions, not closures of handleConnect: an idle tunnel holds only the closures it needs
+function refuseTunnel(rec: ConnectRecord, client: Socket, reason: Reason, extra: Record<string, string> = {}): void {
+  rec.decision = 'deny';
+  rec.reason = reason;
+  if (!client.destroyed) client.end(rawErrorResponse(reason, rec.host ?? undefined, extra));
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }
 
 function applyDecision(rec: ConnectRecord, d: Decision): void {

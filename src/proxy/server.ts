@@ -23,6 +23,14 @@ export const ACCEPT_ERROR_LOG_MS = 10_000;
 const TOO_MANY = 'HTTP/1.1 503 Service Unavailable\r\nX-Proxy-Error: too_many_connections\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 const SHUTTING_DOWN = 'HTTP/1.1 503 Service Unavailable\r\nX-Proxy-Error: shutting_down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 
+/** The client address an accepted socket was counted under (remoteAddress may be gone once it closes). */
+const CLIENT_IP = Symbol('client ip');
+type Accepted = Socket & { [CLIENT_IP]: string };
+
+function destroySelf(this: Socket): void {
+  this.destroy();
+}
+
 export function createProxyServer(ctx: ProxyContext): ProxyServer {
   const { limits } = ctx.config;
   const allow = createAddressSet(ctx.config.allowClients);
@@ -54,8 +62,18 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
     socket.setTimeout(1000, () => socket.destroy());
   };
 
+  // one listener for every connection (an emitter calls it with `this` = the socket): no closure per
+  // connection, which an idle tunnel would hold for its whole life
+  function onClose(this: Accepted): void {
+    open.delete(this);
+    const ip = this[CLIENT_IP];
+    const left = (perClient.get(ip) ?? 1) - 1;
+    if (left <= 0) perClient.delete(ip);
+    else perClient.set(ip, left);
+  }
+
   server.on('connection', (socket: Socket) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySelf);
     const ip = socket.remoteAddress ?? '';
     if (!allow.has(ip)) {
       denyRecord(socket, 'client_not_allowed');
@@ -64,12 +82,8 @@ export function createProxyServer(ctx: ProxyContext): ProxyServer {
     const n = (perClient.get(ip) ?? 0) + 1;
     perClient.set(ip, n);
     open.add(socket);
-    socket.on('close', () => {
-      open.delete(socket);
-      const left = (perClient.get(ip) ?? 1) - 1;
-      if (left <= 0) perClient.delete(ip);
-      else perClient.set(ip, left);
-    });
+    (socket as Accepted)[CLIENT_IP] = ip;
+    socket.on('close', onClose);
     if (n > limits.maxClientConnections) return refuse(socket, TOO_MANY);
     forward.serve(socket);
   });

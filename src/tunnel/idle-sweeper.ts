@@ -3,8 +3,9 @@
 import type { Socket } from 'node:net';
 
 export interface IdleSweeper {
-  /** Calls onIdle once when the socket has moved no byte for about idleMs (within one sweep interval). */
-  add(socket: Socket, onIdle: () => void): void;
+  /** Calls onIdle(socket) once when the socket has moved no byte for about idleMs (within one sweep
+   *  interval). One function can serve every socket: no closure per tunnel. */
+  add(socket: Socket, onIdle: (socket: Socket) => void): void;
   remove(socket: Socket): void;
   readonly size: number;
   stop(): void;
@@ -13,7 +14,7 @@ export interface IdleSweeper {
 interface Entry {
   seen: number;
   since: number;
-  onIdle: () => void;
+  onIdle: (socket: Socket) => void;
 }
 
 export function createIdleSweeper(idleMs: number, now: () => number = Date.now): IdleSweeper {
@@ -30,7 +31,7 @@ export function createIdleSweeper(idleMs: number, now: () => number = Date.now):
         e.since = t;
       } else if (t - e.since >= idleMs) {
         entries.delete(socket);
-        e.onIdle();
+        e.onIdle(socket);
       }
     }
     if (entries.size === 0 && timer) {

@@ -29,65 +29,88 @@ export interface UserBufferRelay {
 }
 
 export function createUserBufferRelay(): UserBufferRelay {
-  let source: Socket | null = null;
-  let dest: Duplex | null = null;
-  let early: Buffer[] | null = [];
-  let waiting = false;
-  let bulk = false;
-  const resume = () => {
-    waiting = false;
-    source?.resume();
-  };
-  const backpressure = (d: Duplex): boolean => {
+  return new Relay();
+}
+
+// The relay's state is one object; what listens on the sockets is shared by every relay and finds it
+// through a symbol property of the socket it is called on (an idle tunnel holds no closure of its own here
+// beyond the two `onread` functions, which Node calls without a receiver).
+const RELAY = Symbol('relay');
+type WithRelay<T> = T & { [RELAY]: Relay };
+
+class Relay implements UserBufferRelay {
+  source: Socket | null = null;
+  dest: Duplex | null = null;
+  early: Buffer[] | null = [];
+  waiting = false;
+  bulk = false;
+  readonly onread: UserBufferRelay['onread'];
+
+  constructor() {
+    // called for the first read and after every read: the buffer the next read goes into
+    this.onread = { buffer: () => (this.bulk ? takeBulkBuffer() : shared), callback: (n, buf) => this.read(n, buf) };
+  }
+
+  bind(socket: Socket): void {
+    this.source = socket;
+    (socket as WithRelay<Socket>)[RELAY] = this;
+  }
+
+  pipeTo(d: Duplex): void {
+    this.dest = d;
+    (d as WithRelay<Duplex>)[RELAY] = this;
+    for (const b of this.early ?? []) d.write(b);
+    this.early = null;
+    this.source?.on('end', onSourceEnd);
+    if (d.writableLength > RELAY_HIGH_WATER) {
+      this.waiting = true;
+      this.source?.pause();
+      d.once('drain', onDestDrain);
+    }
+  }
+
+  private read(n: number, buf: Buffer): boolean {
+    const dest = this.dest;
+    if (buf === shared) {
+      // small mode: copy out now (exactly what Node's own reads allocate); a full read means bulk from here on
+      this.bulk = readFilled(n, buf);
+      const copy = Buffer.from(buf.subarray(0, n));
+      if (!dest) {
+        this.early!.push(copy);
+        return true;
+      }
+      dest.write(copy);
+      return this.backpressure(dest);
+    }
+    if (!dest) {
+      this.early!.push(Buffer.from(buf.subarray(0, n)));
+      recycleBulkBuffer(buf);
+      return true;
+    }
+    // bulk mode, zero copy: the buffer is referenced until its write completes, then recycled. A read
+    // that does not fill it ends the burst (readFilled): the next read goes to the shared buffer, so a
+    // tunnel idle after a download holds no 128 KiB buffer.
+    this.bulk = readFilled(n, buf);
+    dest.write(buf.subarray(0, n), () => recycleBulkBuffer(buf));
+    return this.backpressure(dest);
+  }
+
+  private backpressure(d: Duplex): boolean {
     if (d.writableLength <= RELAY_HIGH_WATER) return true;
-    if (!waiting) {
-      waiting = true;
-      d.once('drain', resume);
+    if (!this.waiting) {
+      this.waiting = true;
+      d.once('drain', onDestDrain);
     }
     return false;
-  };
-  return {
-    onread: {
-      // called for the first read and after every read: the buffer the next read goes into
-      buffer: () => (bulk ? takeBulkBuffer() : shared),
-      callback(n: number, buf: Buffer): boolean {
-        if (buf === shared) {
-          // small mode: copy out now (exactly what Node's own reads allocate); a full read means bulk from here on
-          bulk = readFilled(n, buf);
-          const copy = Buffer.from(buf.subarray(0, n));
-          if (!dest) {
-            early!.push(copy);
-            return true;
-          }
-          dest.write(copy);
-          return backpressure(dest);
-        }
-        if (!dest) {
-          early!.push(Buffer.from(buf.subarray(0, n)));
-          recycleBulkBuffer(buf);
-          return true;
-        }
-        // bulk mode, zero copy: the buffer is referenced until its write completes, then recycled. A read
-        // that does not fill it ends the burst (readFilled): the next read goes to the shared buffer, so a
-        // tunnel idle after a download holds no 128 KiB buffer.
-        bulk = readFilled(n, buf);
-        dest.write(buf.subarray(0, n), () => recycleBulkBuffer(buf));
-        return backpressure(dest);
-      },
-    },
-    bind(socket) {
-      source = socket;
-    },
-    pipeTo(d) {
-      dest = d;
-      for (const b of early ?? []) d.write(b);
-      early = null;
-      source?.on('end', () => d.end());
-      if (d.writableLength > RELAY_HIGH_WATER) {
-        waiting = true;
-        source?.pause();
-        d.once('drain', resume);
-      }
-    },
-  };
+  }
+}
+
+function onDestDrain(this: WithRelay<Duplex>): void {
+  const r = this[RELAY];
+  r.waiting = false;
+  r.source?.resume();
+}
+
+function onSourceEnd(this: WithRelay<Socket>): void {
+  this[RELAY].dest?.end();
 }
