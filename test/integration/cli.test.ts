@@ -32,7 +32,9 @@ t.test('SIGTERM drains an in-flight request, then exits 0', async (t) => {
   t.teardown(() => origin.close());
   const p = await startCli(['--admin', 'off', '--connect-to', `slow.test:80:127.0.0.1:${origin.port}`, '--grace-period', '5000']);
   const inflight = curl(['-x', `http://127.0.0.1:${p.port}`, 'http://slow.test/slow']);
-  await new Promise((r) => setTimeout(r, 200));
+  // in flight = the origin has the request (a fixed wait could signal before curl had even connected)
+  for (const end = Date.now() + 5000; !origin.seen.some((s) => s.url === '/slow') && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+  t.ok(origin.seen.some((s) => s.url === '/slow'), 'the request reached the origin before the signal');
   p.child.kill('SIGTERM');
   const r = await inflight;
   t.equal(r.code, 0, r.stderr);
