@@ -190,7 +190,7 @@ t.test('credentials are never logged (records, /metrics, /api/live)', async (t) 
   for (const s of secrets) t.notMatch(live, s, `admin pages do not contain ${s}`);
 });
 
-t.test('an open tunnel keeps no copy of its CONNECT head in memory (headers, credentials)', async (t) => {
+t.test('an open tunnel or an idle keep-alive connection keeps no copy of its request head in memory (headers, credentials)', async (t) => {
   // the head is built as bytes (no JavaScript string of it on the client side) with a random marker in a
   // header; after the tunnel is up and idle, the marker must be nowhere in this process's heap: a host
   // name cut from the head as a V8 slice would keep the whole head, Proxy-Authorization included, alive
@@ -218,6 +218,19 @@ t.test('an open tunnel keeps no copy of its CONNECT head in memory (headers, cre
     const tunnel = await tlsOverTunnel(socket, host, pki.caPem);
     t.teardown(() => tunnel.destroy());
   }
+  // a plain-HTTP keep-alive connection, idle after one checked request; the marker is in a header the
+  // request's Connection header names, so the proxy drops it and the origin (in this process) never has it
+  const plainMarker = hex(randomBytes(16));
+  markers.push(plainMarker);
+  const keepAlive = net.connect(auth.port, '127.0.0.1');
+  t.teardown(() => keepAlive.destroy());
+  await once(keepAlive, 'connect');
+  const seenBefore = httpOrigin.seen.length;
+  keepAlive.write(Buffer.concat([Buffer.from('GET http://origin.test/tiny HTTP/1.1\r\nHost: origin.test\r\nConnection: keep-alive, x-marker\r\n'), cred, Buffer.from('X-Marker: '), plainMarker, Buffer.from('\r\n\r\n')]));
+  const [answer] = (await once(keepAlive, 'data')) as [Buffer];
+  t.match(answer.toString('latin1'), /^HTTP\/1\.1 200 /, 'plain request through the checked proxy');
+  t.equal(httpOrigin.seen.length, seenBefore + 1, 'the origin had the request');
+  t.notOk('x-marker' in httpOrigin.seen.at(-1)!.headers, 'the header named in Connection did not reach the origin');
   await sleep(100);
   // a heap snapshot runs a full GC first; its strings table holds every live string
   const chunks: Buffer[] = [];
@@ -226,6 +239,7 @@ t.test('an open tunnel keeps no copy of its CONNECT head in memory (headers, cre
   t.ok(snapshot.length > 1_000_000, 'a heap snapshot was taken');
   t.equal(snapshot.indexOf(markers[0]!), -1, 'checked tunnel: its head (credentials, the marker header) is not in the heap while it is open');
   t.equal(snapshot.indexOf(markers[1]!), -1, 'bypassed tunnel with a long host name: the same');
+  t.equal(snapshot.indexOf(markers[2]!), -1, 'idle plain-HTTP keep-alive connection after a checked request: the same');
 });
 
 t.test('a password in URL userinfo is refused and not logged', async (t) => {
