@@ -69,7 +69,7 @@ async function buildInterceptor(config: Config, ctx: Ctx, telemetry: Telemetry, 
   return { interceptor, warm: { minter, caPem: ca.certPem } };
 }
 
-async function buildAuth(file: string, maxFailures: number, notice: (msg: string) => void): Promise<Authenticator> {
+async function buildAuth(file: string, maxFailures: number, notice: (msg: string) => void, telemetry: Telemetry): Promise<Authenticator> {
   let parsed;
   try {
     parsed = await loadHtpasswd(file);
@@ -78,7 +78,7 @@ async function buildAuth(file: string, maxFailures: number, notice: (msg: string
   }
   for (const issue of [...parsed.errors, ...parsed.warnings]) notice(formatHtpasswdIssue(issue));
   if (parsed.users.size === 0) throw new StartError(`--auth: ${file} has no usable entries`);
-  return createAuthenticator({ users: parsed.users, maxFailures });
+  return createAuthenticator({ users: parsed.users, maxFailures, onResult: (o) => telemetry.authCheck(o) });
 }
 
 export interface App {
@@ -147,7 +147,7 @@ export async function createApp(config: Config, opts: { logger?: LoggerHandle; n
   metrics.setCatalogRules(catalogRuleCounts(loaded.sources));
   let authenticator: Authenticator | null = null;
   if (config.auth) {
-    authenticator = await buildAuth(config.auth, config.limits.authMaxFailures, notice);
+    authenticator = await buildAuth(config.auth, config.limits.authMaxFailures, notice, telemetry);
     ctx.auth = authenticator;
   }
   let proxy: ProxyServer | null = null;

@@ -8,7 +8,7 @@ import type { Calibration } from '../report/savings.js';
 import { DECISIONS } from '../report/types.js';
 import { createLiveState, isTlsRejectReason, TLS_REJECT_REASONS, type DashboardSnapshot } from './live.js';
 import type { ConnectRecord, RequestRecord } from './records.js';
-import type { MetricsSink } from './telemetry.js';
+import { AUTH_OUTCOMES, type MetricsSink } from './telemetry.js';
 
 export type { DashboardSnapshot } from './live.js';
 
@@ -59,6 +59,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const connectDuration = new Histogram({ name: `${PREFIX}connect_duration_seconds`, help: 'CONNECT tunnel lifetime', buckets: CONNECT_DURATION_BUCKETS, registers });
   const certMint = new Histogram({ name: `${PREFIX}cert_mint_seconds`, help: 'Time to mint one leaf certificate', buckets: CERT_MINT_BUCKETS, registers });
   const certCache = new Counter({ name: `${PREFIX}cert_cache_total`, help: 'Certificate context cache lookups', labelNames: ['result'], registers });
+  const authChecks = new Counter({ name: `${PREFIX}auth_checks_total`, help: 'Proxy-authentication checks (--auth), by result: ok, auth_required, auth_failed, auth_throttled', labelNames: ['result'], registers });
   const catalogRules = new Gauge({ name: `${PREFIX}catalog_rules`, help: 'Rules compiled from each catalog source', labelNames: ['source'], registers });
 
   // Pre-bound children: decisions, directions and results are closed sets, bound once and exported at 0 so
@@ -68,8 +69,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const activeBy = new Map(DECISIONS.map((d) => [d, active.labels(d)]));
   const tlsBy = new Map(TLS_REJECT_REASONS.map((r) => [r as string, tlsRejections.labels(r)]));
   const cacheBy = { hit: certCache.labels('hit'), miss: certCache.labels('miss') };
+  const authBy = new Map(AUTH_OUTCOMES.map((o) => [o, authChecks.labels(o)]));
   // prom-client only exports a bound child once it has a value.
-  for (const c of [...[...bytesBy.values()].flatMap((b) => [b.in, b.out]), ...requestsBy.values(), ...tlsBy.values(), cacheBy.hit, cacheBy.miss]) c.inc(0);
+  for (const c of [...[...bytesBy.values()].flatMap((b) => [b.in, b.out]), ...requestsBy.values(), ...tlsBy.values(), cacheBy.hit, cacheBy.miss, ...authBy.values()]) c.inc(0);
   for (const g of activeBy.values()) g.set(0);
   const connBy = new Map<string, Child>();
   const connChild = (decision: DecisionKind, reason: string): Child => {
@@ -119,6 +121,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     certCache(result) {
       cacheBy[result].inc();
+    },
+    authCheck(outcome) {
+      authBy.get(outcome)?.inc();
     },
   };
 

@@ -4,6 +4,10 @@ import type { Logger } from 'pino';
 import type { ConnectRecord, RequestRecord } from './records.js';
 import type { DecisionKind } from '../policy/types.js';
 
+/** How one proxy-authentication check ended (`--auth`): accepted, or the refusal's reason. */
+export type AuthOutcome = 'ok' | 'auth_required' | 'auth_failed' | 'auth_throttled';
+export const AUTH_OUTCOMES: readonly AuthOutcome[] = ['ok', 'auth_required', 'auth_failed', 'auth_throttled'];
+
 export interface MetricsSink {
   connect(rec: ConnectRecord): void;
   request(rec: RequestRecord): void;
@@ -11,6 +15,7 @@ export interface MetricsSink {
   tunnelClose(decision: DecisionKind): void;
   certMint(seconds: number): void;
   certCache(result: 'hit' | 'miss'): void;
+  authCheck(outcome: AuthOutcome): void;
 }
 
 export interface Telemetry extends MetricsSink {
@@ -24,6 +29,7 @@ export const NO_METRICS: MetricsSink = {
   tunnelClose() {},
   certMint() {},
   certCache() {},
+  authCheck() {},
 };
 
 export function createTelemetry(logger: Logger, metrics: MetricsSink = NO_METRICS): Telemetry {
@@ -41,5 +47,6 @@ export function createTelemetry(logger: Logger, metrics: MetricsSink = NO_METRIC
     tunnelClose: (d) => metrics.tunnelClose(d),
     certMint: (s) => metrics.certMint(s),
     certCache: (r) => metrics.certCache(r),
+    authCheck: (o) => metrics.authCheck(o),
   };
 }

@@ -5,6 +5,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import bcrypt from 'bcrypt';
 import { LRUCache } from 'lru-cache';
 import type { HtpasswdEntry } from './htpasswd.js';
+import type { AuthOutcome } from '../observability/telemetry.js';
 
 /** The challenge sent with every 407 (CONTRACT.md "HTTP answers"). */
 export const PROXY_AUTHENTICATE = 'Basic realm="autopatch-proxy"';
@@ -59,6 +60,8 @@ export interface AuthenticatorOptions {
    */
   maxFailures?: number;
   failureWindowMs?: number;
+  /** Told how every check ended (the `auth_checks_total` metric); a check that joins one in flight counts too. */
+  onResult?: (outcome: AuthOutcome) => void;
 }
 
 export interface Authenticator {
@@ -217,7 +220,17 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return entry !== undefined && ok ? { ok: true, user } : { ok: false, reason: 'auth_failed', user };
   }
 
+  const onResult = options.onResult;
   function check(header: string | undefined, client?: string | null): Promise<AuthResult> {
+    const result = decide(header, client);
+    return onResult ? result.then(observed) : result;
+  }
+  function observed(result: AuthResult): AuthResult {
+    onResult!(result.ok ? 'ok' : result.reason);
+    return result;
+  }
+
+  function decide(header: string | undefined, client?: string | null): Promise<AuthResult> {
     const parsed = parseBasicCredentials(header);
     if (parsed.kind === 'none') return Promise.resolve({ ok: false, reason: 'auth_required' });
     if (parsed.kind === 'malformed') return Promise.resolve({ ok: false, reason: 'auth_failed' });

@@ -289,6 +289,10 @@ t.test('--auth-max-failures: a client past the limit gets 429 with Retry-After a
   t.match((await p.waitFor('request', 1, (r) => r.reason === 'auth_throttled'))[0], { decision: 'deny', status: 429, user: 'carol' });
   const metrics = (await adminGet(p.adminPort!, '/metrics')).body;
   t.match(metrics, /autopatch_proxy_connections_total\{decision="deny",reason="auth_throttled"\} 2\b/);
+  // every check by its result, plain requests included (requests_total has no reason label); bypass has none
+  for (const [result, n] of [['ok', 2], ['auth_required', 0], ['auth_failed', 2], ['auth_throttled', 3]] as const) {
+    t.match(metrics, new RegExp(`autopatch_proxy_auth_checks_total\\{result="${result}"\\} ${n}\\b`), `auth_checks_total{result="${result}"} ${n}`);
+  }
 });
 
 // ---- the CA key and the admin listener -------------------------------------------------------------------------

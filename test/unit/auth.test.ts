@@ -313,6 +313,19 @@ t.test('failure limit: checks still running count, so a concurrent burst cannot 
   t.equal(calls.length, 10, 'maxFailures 0: every check hashed');
 });
 
+t.test('onResult hears how every check ended, a check joining one in flight included', async (t) => {
+  const seen: string[] = [];
+  const auth = createAuthenticator({ users, onResult: (o) => seen.push(o), maxFailures: 1, failureWindowMs: 60_000 });
+  t.match(await auth.check(undefined), { ok: false, reason: 'auth_required' });
+  t.match(await auth.check('Basic !!!'), { ok: false, reason: 'auth_failed' });
+  t.match(await auth.check(basic('alice', 'alice-pass')), { ok: true, user: 'alice' });
+  t.match(await auth.check(basic('alice', 'alice-pass')), { ok: true, user: 'alice' }, 'cached');
+  const joined = await Promise.all([auth.check(basic('bob', 'wrong'), '10.0.0.1'), auth.check(basic('bob', 'wrong'), '10.0.0.1')]);
+  t.match(joined, [{ ok: false, reason: 'auth_failed' }, { ok: false, reason: 'auth_failed' }]);
+  t.match(await auth.check(basic('bob', 'wrong again'), '10.0.0.1'), { ok: false, reason: 'auth_throttled' });
+  t.same(seen, ['auth_required', 'auth_failed', 'ok', 'ok', 'auth_failed', 'auth_failed', 'auth_throttled']);
+});
+
 t.test('refusal headers: the Basic challenge, or Retry-After in whole seconds (at least 1)', async (t) => {
   const rows: Array<[Parameters<typeof refusalHeaders>[0], Record<string, string>]> = [
     [{ ok: false, reason: 'auth_required' }, { 'Proxy-Authenticate': PROXY_AUTHENTICATE }],

@@ -1,6 +1,7 @@
 // Prometheus metrics of CONTRACT.md: exact counter values from known records, parsed from render().
 import t from 'tap';
 import { createMetrics, catalogRuleCounts } from '../../src/observability/metrics.js';
+import { AUTH_OUTCOMES, type AuthOutcome } from '../../src/observability/telemetry.js';
 import { connectRec, requestRec, parseExposition, series } from '../helpers/records.js';
 
 const P = 'autopatch_proxy_';
@@ -109,6 +110,16 @@ t.test('durations, certificate minting and cache, catalog rules', async (t) => {
   t.notOk(v.has(series(`${P}catalog_rules`, { source: 'autopatch' })), 'a source gone after reload is dropped');
   t.same(m.snapshot().catalogRules, { 'm365-worldwide': 341, intune: 20 });
   t.same(catalogRuleCounts([{ source: 'a', rules: 2 }, { source: 'b', rules: 1 }, { source: 'a', rules: 3 }]), { a: 5, b: 1 });
+});
+
+t.test('authentication checks by result, every result exported at 0 from the start', async (t) => {
+  const m = createMetrics({ collectDefault: false });
+  const count = async (result: string) => parseExposition(await m.render()).get(series(`${P}auth_checks_total`, { result }));
+  t.same(AUTH_OUTCOMES, ['ok', 'auth_required', 'auth_failed', 'auth_throttled']);
+  for (const r of AUTH_OUTCOMES) t.equal(await count(r), 0, `${r} at 0`);
+  const checks: AuthOutcome[] = ['ok', 'auth_failed', 'auth_throttled', 'auth_failed'];
+  for (const o of checks) m.sink.authCheck(o);
+  for (const r of AUTH_OUTCOMES) t.equal(await count(r), checks.filter((c) => c === r).length, `${r} counted`);
 });
 
 t.test('labels never carry host names, clients, SNI or upstream addresses', async (t) => {
