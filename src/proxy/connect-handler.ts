@@ -48,7 +48,6 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
   // 'close' comes once: on(), not once() and its wrapper objects (every byte counts on an idle tunnel)
   client.on('close', () => setImmediate(finish));
 
-
   const parsed = parseAuthority(req.url ?? '');
   if (!parsed.ok) return refuseTunnel(rec, client, 'bad_request');
   // RFC 9110 §9.3.6: a CONNECT request has no content; framing headers would turn a "body" into tunnel data
