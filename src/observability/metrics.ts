@@ -13,6 +13,8 @@ import { AUTH_OUTCOMES, type MetricsSink } from './telemetry.js';
 export type { DashboardSnapshot } from './live.js';
 
 const PREFIX = 'autopatch_proxy_';
+/** How often the event-loop delay histogram (`nodejs_eventloop_lag_*`) samples the loop. */
+export const EVENT_LOOP_SAMPLE_MS = 100;
 // Tunnels live from milliseconds (a denial) to hours (a Teams call, a long download).
 const CONNECT_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 // Minting is ~1 ms when signed with Node's crypto (DESIGN.md "Certificates"); forge signing would show as 25–60 ms.
@@ -48,7 +50,9 @@ type Child = Counter.Internal;
 
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (opts.collectDefault !== false) collectDefaultMetrics({ register: registry });
+  // event-loop delay sampled every 100 ms: prom-client's default (10 ms) woke an idle proxy 100 times a
+  // second (~1 % of a core doing nothing; README "Metrics")
+  if (opts.collectDefault !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const registers = [registry];
 
   const connections = new Counter({ name: `${PREFIX}connections_total`, help: 'CONNECT tunnels, by decision and reason', labelNames: ['decision', 'reason'], registers });
