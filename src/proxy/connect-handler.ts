@@ -11,9 +11,10 @@ import { checkTls } from '../policy/tls-check.js';
 import { protocolVersionAlert } from '../tls/alert.js';
 import { elapsedMs, newConnectRecord, type ConnectRecord } from '../observability/records.js';
 import { openUpstream, type TlsUpstream, type UpstreamSocket } from '../tunnel/upstream.js';
-import { mapConnectTo } from '../tunnel/dial.js';
+import { ignoreDialError, mapConnectTo } from '../tunnel/dial.js';
 import { peekClientHello } from '../tunnel/peek.js';
 import { execute } from '../tunnel/execute.js';
+import { destroySelf } from '../tunnel/splice.js';
 import { refusalHeaders } from './auth.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
@@ -42,6 +43,9 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
     if (!rec.error) rec.error = e.code ?? 'client_error';
     client.destroy();
   });
+  // that destroys the client too: the accept-time listener (server.ts) can go. Each event with three
+  // listeners costs an idle tunnel a 19-slot array; two fit in a 2-slot one
+  client.removeListener('error', destroySelf);
   client.setNoDelay(true);
   ctx.tunnels.add(client);
   // deferred: the peek and the splice learn why the socket closed in the same turn; the record carries it.
@@ -100,7 +104,10 @@ export function handleConnect(ctx: ProxyContext, req: ConnectHead, client: Socke
     };
     // an inspected tunnel's TLS upstream reports its own errors (intercept.ts), and may be a pooled
     // connection that outlives this tunnel: no listener of ours on it
-    if (!tlsUp) upstream.on('error', noteError);
+    if (!tlsUp) {
+      upstream.on('error', noteError);
+      upstream.removeListener('error', ignoreDialError); // noteError keeps an error from being unhandled now
+    }
     // an unused inspect upstream taken from the pool goes back there (browsers' preconnects close unused)
     const dropUpstream = () => (tlsUp && ctx.interceptor ? ctx.interceptor.discard(tlsUp) : upstream.destroy());
     if (client.destroyed) return dropUpstream();

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { ProxyContext } from './context.js';
 import { handleConnect } from './connect-handler.js';
 import { createForwardRelay } from './forward-relay.js';
+import { destroySelf } from '../tunnel/splice.js';
 import { rawErrorResponse } from './errors.js';
 import { createAddressSet } from '../policy/address-set.js';
 import { newConnectRecord } from '../observability/records.js';
@@ -26,10 +27,6 @@ const SHUTTING_DOWN = 'HTTP/1.1 503 Service Unavailable\r\nX-Proxy-Error: shutti
 /** The client address an accepted socket was counted under (remoteAddress may be gone once it closes). */
 const CLIENT_IP = Symbol('client ip');
 type Accepted = Socket & { [CLIENT_IP]: string };
-
-function destroySelf(this: Socket): void {
-  this.destroy();
-}
 
 export function createProxyServer(ctx: ProxyContext): ProxyServer {
   const { limits } = ctx.config;

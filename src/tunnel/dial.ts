@@ -12,7 +12,8 @@ export interface OnreadReader {
   bind(socket: net.Socket): void;
 }
 
-const noop = (): void => {};
+/** The 'error' listener a dialled socket carries until its caller adds its own (which may then remove it). */
+export const ignoreDialError = (): void => {};
 
 export class DialError extends Error {
   constructor(readonly code: string, message: string) {
@@ -88,7 +89,7 @@ export function dial(opts: DialOptions): Promise<net.Socket> {
     socket.once('connect', () => {
       clearTimeout(timer);
       // keep a listener from birth to the caller's own: an error between here and there must not crash
-      socket.on('error', noop);
+      socket.on('error', ignoreDialError);
       socket.removeListener('error', onError);
       resolve(socket);
     });

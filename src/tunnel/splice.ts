@@ -73,7 +73,8 @@ function closeOther(other: Duplex): void {
   }
 }
 
-function destroySelf(this: Duplex): void {
+/** A listener that destroys the stream it is called on (shared: no closure per socket). */
+export function destroySelf(this: Duplex): void {
   this.destroy();
 }
 
