@@ -34,7 +34,8 @@ export function createUserBufferRelay(): UserBufferRelay {
 
 // The relay's state is one object; what listens on the sockets is shared by every relay and finds it
 // through a symbol property of the socket it is called on (an idle tunnel holds no closure of its own here
-// beyond the two `onread` functions, which Node calls without a receiver).
+// beyond the two `onread` functions: Node calls `buffer()` without a receiver, and the receiver of
+// `callback` is not documented).
 const RELAY = Symbol('relay');
 type WithRelay<T> = T & { [RELAY]: Relay };
 
