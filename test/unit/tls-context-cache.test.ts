@@ -114,9 +114,12 @@ t.test('100 distinct hosts at once do not stall the event loop', async (t) => {
   t.comment(`100 mints in ${wall.toFixed(0)} ms; loop delay p50 ${(h.percentile(50) / 1e6).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(2)} ms (idle p99 ${idleP99.toFixed(2)}, max ${idleMax.toFixed(2)})`);
   t.equal(new Set(contexts).size, 100);
   t.equal(cache.stats().mints, 101);
-  // forge's own signing would block 26–63 ms per mint: p99 would far exceed these bounds
-  t.ok(p99 < 20 + idleP99, `loop delay p99 ${p99.toFixed(2)} ms < 20 ms (+ idle p99)`);
-  t.ok(max < 50 + idleMax, `loop delay max ${max.toFixed(2)} ms < 50 ms (+ idle max)`);
+  // forge's own signing would block 26–63 ms per mint, on every turn of the loop: p90 would be above 26 ms
+  // and the 100 mints would take at least 2.6 s. Bounds a few preemptions by parallel test files cannot
+  // move (a p99 bound failed once at 25 ms in a loaded clean-clone run: five slow samples of ~500)
+  const p90 = h.percentile(90) / 1e6;
+  t.ok(p90 < 15 + idle.percentile(90) / 1e6, `loop delay p90 ${p90.toFixed(2)} ms < 15 ms (+ idle p90)`);
+  t.ok(wall < 2000, `100 mints in ${wall.toFixed(0)} ms < 2,000 ms`);
 });
 
 async function listen(server: net.Server): Promise<number> {
